@@ -1,0 +1,144 @@
+//! Wiring: from a [`Config`] to a running server.
+//!
+//! [`App::build`] opens the store, migrates it when that is this process's
+//! job, settles the token secret and builds the shared context;
+//! [`App::serve`] serves on a listener the caller bound (tests bind port 0)
+//! until the shutdown future completes.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::auth::jwt::Tokens;
+use crate::auth::password::Passwords;
+use crate::config::{Config, DatabaseUrl};
+use crate::http::{self, CorsOrigins, Ctx};
+use crate::store::{self, Db, Store};
+
+/// The settings key of the generated token secret (SQLite only).
+const SECRET_SETTING: &str = "jwt_secret";
+
+pub struct App {
+    ctx: Ctx,
+    cors: CorsOrigins,
+}
+
+impl App {
+    /// Opens and migrates the database and prepares keys. Errors are one
+    /// line, fit for the operator.
+    pub async fn build(config: &Config) -> Result<App, String> {
+        let database = config.database();
+        let (pool_size, pool_timeout) = (config.pool_size, config.pool_timeout_ms);
+        let configured_secret = config.secret.as_ref().map(|s| s.expose().to_owned());
+        let (store, secret) = tokio::task::spawn_blocking(move || {
+            let store = store::open(&database, pool_size, pool_timeout)?;
+            migrate_on_start(store.as_ref(), &database)?;
+            let secret = resolve_secret(store.as_ref(), configured_secret, &database)?;
+            Ok::<_, String>((store, secret))
+        })
+        .await
+        .map_err(|e| format!("startup task failed: {e}"))??;
+
+        let tokens = Tokens::new(
+            secret.as_bytes(),
+            config
+                .previous_secret
+                .as_ref()
+                .map(|s| s.expose().as_bytes()),
+            config.token_lifetime_secs,
+        );
+        let passwords = Passwords::new(config.scrypt).map_err(|e| format!("scrypt: {e}"))?;
+        Ok(App {
+            ctx: Ctx {
+                db: Db::new(store),
+                tokens: Arc::new(tokens),
+                passwords,
+                max_body_bytes: config.max_body_bytes,
+            },
+            cors: CorsOrigins(config.cors_origins.clone()),
+        })
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) {
+        let routes = http::routes(self.ctx, &self.cors);
+        warp::serve(routes)
+            .incoming(listener)
+            .graceful(shutdown)
+            .run()
+            .await;
+    }
+}
+
+/// SQLite databases are the process's own, so `serve` brings them up to date.
+fn migrate_on_start(store: &dyn Store, database: &DatabaseUrl) -> Result<(), String> {
+    if let DatabaseUrl::Sqlite(_) = database {
+        let applied = store
+            .migrate()
+            .map_err(|e| format!("migration failed: {e}"))?;
+        for m in applied {
+            tracing::info!(version = m.version, name = %m.name, "applied migration");
+        }
+    }
+    Ok(())
+}
+
+/// The configured secret, or on SQLite one generated on first start and kept
+/// in the database so tokens survive restarts.
+fn resolve_secret(
+    store: &dyn Store,
+    configured: Option<String>,
+    database: &DatabaseUrl,
+) -> Result<String, String> {
+    if let Some(secret) = configured {
+        return Ok(secret);
+    }
+    match database {
+        DatabaseUrl::Sqlite(_) => {
+            let candidate: String = (0..32)
+                .map(|_| format!("{:02x}", rand::random::<u8>()))
+                .collect();
+            let secret = store
+                .setting_or_insert(SECRET_SETTING, &candidate)
+                .map_err(|e| format!("cannot store the token secret: {e}"))?;
+            if secret == candidate {
+                tracing::info!("no secret configured: generated one and stored it in the database");
+            }
+            Ok(secret)
+        }
+        DatabaseUrl::Postgres(_) => Err(
+            "secret: required on PostgreSQL (replicas must share it); set CONDUIT_SECRET".into(),
+        ),
+    }
+}
+
+/// Binds the listen address, with a one-line reason on failure.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("installing a SIGTERM handler succeeds on Unix");
+        tokio::select! {
+            _ = interrupt => {},
+            _ = terminate.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutdown signal received; draining in-flight requests");
+}

@@ -1,0 +1,5 @@
+//! Credentials: scrypt password hashes ([`password`]) and signed tokens
+//! ([`jwt`]). Neither module touches HTTP or the database.
+
+pub mod jwt;
+pub mod password;

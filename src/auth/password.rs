@@ -1,0 +1,168 @@
+//! Password hashing with scrypt, in PHC string format.
+//!
+//! Hashing costs tens of milliseconds and tens of MiB by design, so it runs
+//! on the blocking pool, and a semaphore (one permit per core) bounds how
+//! many hashes run at once: a burst of logins queues instead of exhausting
+//! memory. Verification of an unknown account runs against a dummy hash, so
+//! the response time does not reveal which emails exist.
+
+use std::sync::{Arc, OnceLock};
+
+use scrypt::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use scrypt::{Params, Scrypt};
+use tokio::sync::Semaphore;
+
+use crate::config::ScryptConfig;
+
+#[derive(Debug, thiserror::Error)]
+#[error("password hashing failed: {0}")]
+pub struct HashError(String);
+
+#[derive(Clone)]
+pub struct Passwords {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    params: Params,
+    /// Permits for concurrent hashes: one per core.
+    permits: Arc<Semaphore>,
+    /// A hash of a random password, made on first use with the same
+    /// parameters as real ones, so a miss costs what a hit costs.
+    dummy: OnceLock<String>,
+}
+
+impl Passwords {
+    pub fn new(config: ScryptConfig) -> Result<Self, HashError> {
+        let params = Params::new(config.log_n, config.r, config.p, Params::RECOMMENDED_LEN)
+            .map_err(|e| HashError(e.to_string()))?;
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(Passwords {
+            inner: Arc::new(Inner {
+                params,
+                permits: Arc::new(Semaphore::new(cores)),
+                dummy: OnceLock::new(),
+            }),
+        })
+    }
+
+    /// Hashes `password` with a fresh salt.
+    pub async fn hash(&self, password: String) -> Result<String, HashError> {
+        let inner = Arc::clone(&self.inner);
+        self.blocking(move || inner.hash(&password)).await?
+    }
+
+    /// True when `password` matches `hash`; with no hash (unknown account)
+    /// it checks against the dummy and returns false.
+    pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, HashError> {
+        let inner = Arc::clone(&self.inner);
+        self.blocking(move || match hash {
+            Some(hash) => inner.verify(&password, &hash),
+            None => {
+                let dummy = match inner.dummy.get() {
+                    Some(d) => d.clone(),
+                    None => {
+                        let made = inner.hash("dummy password for unknown accounts")?;
+                        inner.dummy.get_or_init(|| made).clone()
+                    }
+                };
+                inner.verify(&password, &dummy).map(|_| false)
+            }
+        })
+        .await?
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let permit = Arc::clone(&self.inner.permits)
+            .acquire_owned()
+            .await
+            .map_err(|e| HashError(e.to_string()))?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            f()
+        })
+        .await
+        .map_err(|e| HashError(e.to_string()))
+    }
+}
+
+impl Inner {
+    fn hash(&self, password: &str) -> Result<String, HashError> {
+        let salt_bytes: [u8; 16] = rand::random();
+        let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| HashError(e.to_string()))?;
+        Scrypt
+            .hash_password_customized(password.as_bytes(), None, None, self.params, &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| HashError(e.to_string()))
+    }
+
+    fn verify(&self, password: &str, hash: &str) -> Result<bool, HashError> {
+        let parsed = PasswordHash::new(hash).map_err(|e| HashError(e.to_string()))?;
+        Ok(Scrypt.verify_password(password.as_bytes(), &parsed).is_ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cheap() -> Passwords {
+        Passwords::new(ScryptConfig {
+            log_n: 4,
+            r: 8,
+            p: 1,
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_hash_verifies_only_its_own_password() {
+        let passwords = cheap();
+        let hash = passwords.hash("correct horse".into()).await.unwrap();
+        assert!(hash.starts_with("$scrypt$ln=4,r=8,p=1$"), "{hash}");
+        assert!(passwords
+            .verify("correct horse".into(), Some(hash.clone()))
+            .await
+            .unwrap());
+        assert!(!passwords
+            .verify("wrong horse".into(), Some(hash))
+            .await
+            .unwrap());
+    }
+
+    #[tokio::test]
+    async fn salts_differ_between_hashes() {
+        let passwords = cheap();
+        let a = passwords.hash("same".into()).await.unwrap();
+        let b = passwords.hash("same".into()).await.unwrap();
+        assert_ne!(a, b);
+    }
+
+    #[tokio::test]
+    async fn unknown_accounts_never_verify() {
+        let passwords = cheap();
+        assert!(!passwords.verify("anything".into(), None).await.unwrap());
+        assert!(!passwords
+            .verify("dummy password for unknown accounts".into(), None)
+            .await
+            .unwrap());
+    }
+
+    #[tokio::test]
+    async fn hashes_made_with_other_parameters_still_verify() {
+        let old = Passwords::new(ScryptConfig {
+            log_n: 5,
+            r: 8,
+            p: 1,
+        })
+        .unwrap();
+        let hash = old.hash("password1".into()).await.unwrap();
+        assert!(cheap()
+            .verify("password1".into(), Some(hash))
+            .await
+            .unwrap());
+    }
+}

@@ -1,0 +1,98 @@
+//! The command line: `conduit serve | migrate | config`. Every startup
+//! failure ends with a one-line reason on standard error and exit code 1.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::app::{self, App};
+use crate::config::{Config, ConfigFile};
+use crate::{store, telemetry};
+
+/// The version and the git revision it was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("CONDUIT_GIT_REVISION"),
+    ")"
+);
+
+#[derive(Parser)]
+#[command(name = "conduit", version = VERSION, about = "The RealWorld blogging API on SQLite or PostgreSQL")]
+struct Cli {
+    /// Configuration file (default: ./conduit.toml if present; also CONDUIT_CONFIG).
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (migrates a SQLite database first).
+    Serve,
+    /// Apply pending database migrations, print them, and exit.
+    Migrate,
+    /// Print the effective configuration, secrets redacted.
+    Config,
+}
+
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(reason) => {
+            eprintln!("conduit: {reason}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<(), String> {
+    let config = Config::load(ConfigFile::choose(cli.config))?;
+    match cli.command {
+        Command::Config => {
+            print!("{}", config.redacted_toml());
+            Ok(())
+        }
+        Command::Migrate => {
+            telemetry::init(&config.log_level, config.log_format);
+            migrate(&config)
+        }
+        Command::Serve => {
+            telemetry::init(&config.log_level, config.log_format);
+            serve(config)
+        }
+    }
+}
+
+fn migrate(config: &Config) -> Result<(), String> {
+    let store = store::open(&config.database(), 1, config.pool_timeout_ms)?;
+    let applied = store
+        .migrate()
+        .map_err(|e| format!("migration failed: {e}"))?;
+    if applied.is_empty() {
+        println!("schema is up to date");
+    }
+    for m in applied {
+        println!("applied V{}__{}", m.version, m.name);
+    }
+    Ok(())
+}
+
+fn serve(config: Config) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async {
+        let listener = app::bind(config.listen).await?;
+        let app = App::build(&config).await?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        tracing::info!(%addr, version = VERSION, database = ?config.database(), "conduit listening");
+        app.serve(listener, app::shutdown_signal()).await;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}

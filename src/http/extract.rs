@@ -1,0 +1,184 @@
+//! Request extractors: the body (with its size limit), the caller's
+//! identity, query pairs and path segments.
+//!
+//! Body and auth filters never reject: they extract a `Result`, and the
+//! handler decides in the policy's order (413, then 401, then 404, 403,
+//! 422). A rejection would make warp try the next route instead.
+
+use std::convert::Infallible;
+use std::str::FromStr;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
+use serde::de::DeserializeOwned;
+use warp::http::HeaderMap;
+use warp::{Buf, Filter, Rejection};
+
+use super::{ApiError, Ctx};
+use crate::auth::jwt::TokenError;
+use crate::domain::views::UserRecord;
+use crate::domain::UserId;
+
+/// The caller, authenticated by a valid, unrevoked token.
+#[derive(Clone, Debug)]
+pub struct AuthUser {
+    pub user: UserRecord,
+    /// The token as presented, returned again by `GET /user`.
+    pub token: String,
+}
+
+impl AuthUser {
+    pub fn id(&self) -> UserId {
+        self.user.id
+    }
+}
+
+pub type BodyResult = Result<Bytes, ApiError>;
+/// `Ok(None)` is an anonymous caller; a present but bad token is `Err`.
+pub type AuthResult = Result<Option<AuthUser>, ApiError>;
+
+/// Reads the whole body, refusing more than `limit` bytes (413), whether
+/// the length is declared or the body is chunked.
+pub fn body(limit: u64) -> impl Filter<Extract = (BodyResult,), Error = Rejection> + Clone {
+    warp::header::headers_cloned()
+        .and(warp::body::stream())
+        .then(move |headers: HeaderMap, stream| read_limited(headers, stream, limit))
+}
+
+async fn read_limited<S, B>(headers: HeaderMap, stream: S, limit: u64) -> BodyResult
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    let declared = headers
+        .get(warp::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(ApiError::PayloadTooLarge(limit));
+    }
+    let mut buffer = BytesMut::with_capacity(declared.unwrap_or(0) as usize);
+    let mut stream = std::pin::pin!(stream);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| {
+            ApiError::Unprocessable(vec!["the request body could not be read".into()])
+        })?;
+        if (buffer.len() + chunk.remaining()) as u64 > limit {
+            return Err(ApiError::PayloadTooLarge(limit));
+        }
+        buffer.put(chunk);
+    }
+    Ok(buffer.freeze())
+}
+
+/// Parses a JSON body, turning serde's complaint into a 422 a person can read.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::Unprocessable(vec![
+            "request body is empty; expected a JSON object".into(),
+        ]));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        let message = if e.is_data() {
+            format!("request body has an unexpected shape: {e}")
+        } else {
+            format!("request body is not valid JSON: {e}")
+        };
+        ApiError::Unprocessable(vec![message])
+    })
+}
+
+/// Identifies the caller from `Authorization: Token <jwt>` (or `Bearer`).
+/// The token's user must still exist and its credential version must match.
+pub fn auth(ctx: Ctx) -> impl Filter<Extract = (AuthResult,), Error = Infallible> + Clone {
+    warp::header::headers_cloned().then(move |headers: HeaderMap| {
+        let ctx = ctx.clone();
+        async move { authenticate(&ctx, &headers).await }
+    })
+}
+
+async fn authenticate(ctx: &Ctx, headers: &HeaderMap) -> AuthResult {
+    let Some(value) = headers.get(warp::http::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| {
+            scheme.eq_ignore_ascii_case("token") || scheme.eq_ignore_ascii_case("bearer")
+        })
+        .map(|(_, token)| token.trim().to_owned())
+        .ok_or(ApiError::Unauthorized(
+            "authorization header must be 'Token <jwt>' or 'Bearer <jwt>'",
+        ))?;
+    let claims = ctx.tokens.verify(&token).map_err(|e| match e {
+        TokenError::Expired => ApiError::Unauthorized("token has expired; log in again"),
+        TokenError::Invalid => ApiError::Unauthorized("token is invalid"),
+    })?;
+    let user = ctx
+        .db
+        .run(move |store| store.user_by_id(claims.user))
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::NotFound => {
+                ApiError::Unauthorized("token is invalid: its user no longer exists")
+            }
+            other => ApiError::from(other),
+        })?;
+    if user.credential_version != claims.credential_version {
+        return Err(ApiError::Unauthorized(
+            "token was revoked by a password change; log in again",
+        ));
+    }
+    Ok(Some(AuthUser { user, token }))
+}
+
+/// Turns an optional caller into a required one (401 when anonymous).
+pub fn required(auth: AuthResult) -> Result<AuthUser, ApiError> {
+    auth?.ok_or(ApiError::Unauthorized(
+        "this endpoint needs a token: send 'Authorization: Token <jwt>'",
+    ))
+}
+
+/// The raw query string, empty when there is none.
+pub fn raw_query() -> impl Filter<Extract = (String,), Error = Infallible> + Clone {
+    warp::query::raw().or(warp::any().map(String::new)).unify()
+}
+
+/// Decoded `key=value` pairs; the first occurrence of a key wins, and empty
+/// values count as absent.
+pub struct QueryPairs(Vec<(String, String)>);
+
+impl QueryPairs {
+    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+        serde_urlencoded::from_str(raw)
+            .map(QueryPairs)
+            .map_err(|_| {
+                ApiError::Unprocessable(vec!["query string is not valid URL encoding".into()])
+            })
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// A percent-decoded path segment (slugs, usernames). Invalid UTF-8 fails
+/// the match, which ends as 404.
+#[derive(Clone, Debug)]
+pub struct Segment(pub String);
+
+impl FromStr for Segment {
+    type Err = std::str::Utf8Error;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        percent_encoding::percent_decode_str(raw)
+            .decode_utf8()
+            .map(|s| Segment(s.into_owned()))
+    }
+}

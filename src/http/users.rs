@@ -1,0 +1,205 @@
+//! Accounts: registration, login, and the current user.
+//! Spec: <https://realworld-docs.netlify.app/specifications/backend/endpoints/>
+
+use serde::{Deserialize, Deserializer, Serialize};
+use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::Filter;
+
+use super::extract::{auth, body, parse_json, required, AuthResult, BodyResult};
+use super::{json, respond, with_ctx, ApiError, Ctx};
+use crate::domain::user::{email_key, NewUser, UserChanges};
+use crate::domain::views::UserRecord;
+
+#[derive(Deserialize)]
+struct UserEnvelope<T> {
+    user: T,
+}
+
+#[derive(Deserialize)]
+struct RegisterDto {
+    username: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct LoginDto {
+    email: Option<String>,
+    password: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct UpdateDto {
+    username: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+    /// `null` clears the field; absence leaves it alone.
+    #[serde(default, deserialize_with = "present")]
+    bio: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    image: Option<Option<String>>,
+}
+
+/// Distinguishes `"field": null` (Some(None)) from an absent field (None).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// The account owner's view, with a token. Never the password hash.
+#[derive(Serialize)]
+struct UserBody<'a> {
+    user: UserJson<'a>,
+}
+
+#[derive(Serialize)]
+struct UserJson<'a> {
+    email: &'a str,
+    token: &'a str,
+    username: &'a str,
+    bio: &'a str,
+    image: &'a str,
+}
+
+fn user_reply(status: StatusCode, user: &UserRecord, token: &str) -> Response {
+    json(
+        status,
+        &UserBody {
+            user: UserJson {
+                email: &user.email,
+                token,
+                username: &user.username,
+                bio: &user.bio,
+                image: &user.image,
+            },
+        },
+    )
+}
+
+pub fn routes(ctx: Ctx) -> BoxedFilter<(Response,)> {
+    let limit = ctx.max_body_bytes;
+    // POST /api/users/login
+    let login = warp::path!("users" / "login")
+        .and(warp::post())
+        .and(body(limit))
+        .and(auth(ctx.clone()))
+        .and(with_ctx(ctx.clone()))
+        .then(login)
+        .map(respond);
+    // POST /api/users
+    let register = warp::path!("users")
+        .and(warp::post())
+        .and(body(limit))
+        .and(auth(ctx.clone()))
+        .and(with_ctx(ctx.clone()))
+        .then(register)
+        .map(respond);
+    // GET /api/user
+    let current = warp::path!("user")
+        .and(warp::get())
+        .and(auth(ctx.clone()))
+        .then(current_user)
+        .map(respond);
+    // PUT /api/user
+    let update = warp::path!("user")
+        .and(warp::put())
+        .and(body(limit))
+        .and(auth(ctx.clone()))
+        .and(with_ctx(ctx))
+        .then(update_user)
+        .map(respond);
+    login
+        .or(register)
+        .unify()
+        .or(current)
+        .unify()
+        .or(update)
+        .unify()
+        .boxed()
+}
+
+/// POST /api/users: 201 with the new user and a token.
+async fn register(body: BodyResult, auth: AuthResult, ctx: Ctx) -> Result<Response, ApiError> {
+    let body = body?;
+    auth?;
+    let dto: UserEnvelope<RegisterDto> = parse_json(&body)?;
+    let new = NewUser::parse(
+        dto.user.username.as_deref(),
+        dto.user.email.as_deref(),
+        dto.user.password.as_deref(),
+    )
+    .map_err(ApiError::Unprocessable)?;
+    let hash = ctx.passwords.hash(new.password.expose().to_owned()).await?;
+    let user = ctx
+        .db
+        .run(move |store| store.create_user(&new, &hash))
+        .await?;
+    let token = ctx.tokens.issue(&user).map_err(ApiError::Internal)?;
+    Ok(user_reply(StatusCode::CREATED, &user, &token))
+}
+
+/// POST /api/users/login: the same 401 for an unknown email and a wrong
+/// password, after the same amount of hashing work.
+async fn login(body: BodyResult, auth: AuthResult, ctx: Ctx) -> Result<Response, ApiError> {
+    let body = body?;
+    auth?;
+    let dto: UserEnvelope<LoginDto> = parse_json(&body)?;
+    let mut problems = Vec::new();
+    let email = dto.user.email.filter(|e| !e.trim().is_empty());
+    let password = dto.user.password.filter(|p| !p.is_empty());
+    if email.is_none() {
+        problems.push("email can't be blank".to_owned());
+    }
+    if password.is_none() {
+        problems.push("password can't be blank".to_owned());
+    }
+    let (Some(email), Some(password)) = (email, password) else {
+        return Err(ApiError::Unprocessable(problems));
+    };
+    let key = email_key(&email);
+    let user = ctx.db.run(move |store| store.user_by_email(&key)).await?;
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
+    let verified = ctx.passwords.verify(password, hash).await?;
+    match user {
+        Some(user) if verified => {
+            let token = ctx.tokens.issue(&user).map_err(ApiError::Internal)?;
+            Ok(user_reply(StatusCode::OK, &user, &token))
+        }
+        _ => Err(ApiError::Unauthorized("email or password is invalid")),
+    }
+}
+
+/// GET /api/user: the caller, with the token they presented.
+async fn current_user(auth: AuthResult) -> Result<Response, ApiError> {
+    let caller = required(auth)?;
+    Ok(user_reply(StatusCode::OK, &caller.user, &caller.token))
+}
+
+/// PUT /api/user: changes any of the fields; a new password revokes every
+/// earlier token, so the reply carries a fresh one.
+async fn update_user(body: BodyResult, auth: AuthResult, ctx: Ctx) -> Result<Response, ApiError> {
+    let body = body?;
+    let caller = required(auth)?;
+    let dto: UserEnvelope<UpdateDto> = parse_json(&body)?;
+    let u = dto.user;
+    let changes = UserChanges::parse(
+        u.username.as_deref(),
+        u.email.as_deref(),
+        u.password.as_deref(),
+        u.bio.as_ref().map(Option::as_deref),
+        u.image.as_ref().map(Option::as_deref),
+    )
+    .map_err(ApiError::Unprocessable)?;
+    let hash = match &changes.password {
+        Some(password) => Some(ctx.passwords.hash(password.expose().to_owned()).await?),
+        None => None,
+    };
+    let id = caller.id();
+    let user = ctx
+        .db
+        .run(move |store| store.update_user(id, &changes, hash.as_deref()))
+        .await?;
+    let token = ctx.tokens.issue(&user).map_err(ApiError::Internal)?;
+    Ok(user_reply(StatusCode::OK, &user, &token))
+}

@@ -1,0 +1,25 @@
+//! Conduit: the RealWorld blogging API as one binary, on SQLite or PostgreSQL.
+//!
+//! # Layout
+//!
+//! - [`cli`]: the command line (`serve`, `migrate`, `config`) and exit codes.
+//! - [`config`]: layered settings (defaults, `conduit.toml`, `CONDUIT_*`).
+//! - [`telemetry`]: the `tracing` subscriber.
+//! - [`app`]: wires configuration, storage and the HTTP server together.
+//! - [`http`]: warp routes, one module per resource, plus errors and extractors.
+//! - [`domain`]: validated input types and the read models the API returns;
+//!   knows neither warp nor SQL.
+//! - [`auth`]: password hashing (scrypt) and tokens (JWT).
+//! - [`store`]: the [`store::Store`] trait and its backends, plus migrations.
+//!
+//! Layers point one way: `http` uses `domain`, `auth` and `store`; `store`
+//! uses `domain`; `domain` uses nothing of ours.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod store;
+pub mod telemetry;

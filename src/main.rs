@@ -1,0 +1,6 @@
+//! The `conduit` binary: everything lives in the library; this only hands over
+//! the process exit code.
+
+fn main() -> std::process::ExitCode {
+    conduit::cli::run()
+}

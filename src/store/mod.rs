@@ -1,0 +1,241 @@
+//! Storage: one synchronous, object-safe [`Store`] trait, its backends, and
+//! the async bridge ([`Db`]) the HTTP layer calls it through.
+//!
+//! Methods are query-shaped: each returns a whole read model for a given
+//! viewer (author profile, `following`, `favorited`, `favoritesCount`, tags),
+//! so handlers never query twice. Logic that does not depend on the backend
+//! (unique slugs, the migration list) is written once here.
+
+pub mod migrate;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use crate::config::DatabaseUrl;
+use crate::domain::article::{
+    slugify, with_suffix, ArticleChanges, ArticleFilter, NewArticle, Page,
+};
+use crate::domain::user::{NewUser, UserChanges};
+use crate::domain::views::{ArticlePage, ArticleView, CommentView, Profile, UserRecord};
+use crate::domain::UserId;
+
+/// Which unique rule a write broke.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UniqueKey {
+    Username,
+    Email,
+    Slug,
+}
+
+/// Backend-neutral storage failures; each backend maps its own codes here.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The named user, article or comment does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The row exists but belongs to someone else.
+    #[error("forbidden")]
+    Forbidden,
+    /// A unique constraint was violated.
+    #[error("duplicate {0:?}")]
+    Conflict(UniqueKey),
+    /// A request the data model refuses (following yourself).
+    #[error("{0}")]
+    Invalid(String),
+    /// No connection could be had in time: the database is down or saturated.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else the backend reported.
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+/// A migration that was applied by [`Store::migrate`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppliedMigration {
+    pub version: i64,
+    pub name: String,
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything Conduit stores. Implementations are synchronous (they run on
+/// the blocking pool through [`Db::run`]) and must be safe to share.
+pub trait Store: Send + Sync {
+    /// Applies pending migrations; returns those it applied, oldest first.
+    fn migrate(&self) -> StoreResult<Vec<AppliedMigration>>;
+    /// The highest applied migration version (0 on an empty database).
+    fn schema_version(&self) -> StoreResult<i64>;
+
+    /// Returns the stored value of `key`, storing `candidate` first if the
+    /// key has none (used for the generated token secret).
+    fn setting_or_insert(&self, key: &str, candidate: &str) -> StoreResult<String>;
+
+    /// Creates an account. `Conflict(Username | Email)` when taken.
+    fn create_user(&self, user: &NewUser, password_hash: &str) -> StoreResult<UserRecord>;
+    fn user_by_id(&self, id: UserId) -> StoreResult<UserRecord>;
+    /// Looks an account up by its email key (lowercased email).
+    fn user_by_email(&self, email_key: &str) -> StoreResult<Option<UserRecord>>;
+    /// Applies `changes`; a new `password_hash` bumps the credential version.
+    fn update_user(
+        &self,
+        id: UserId,
+        changes: &UserChanges,
+        password_hash: Option<&str>,
+    ) -> StoreResult<UserRecord>;
+
+    fn profile(&self, viewer: Option<UserId>, username: &str) -> StoreResult<Profile>;
+    /// Idempotent. `Invalid` when following yourself.
+    fn follow(&self, follower: UserId, username: &str) -> StoreResult<Profile>;
+    /// Idempotent.
+    fn unfollow(&self, follower: UserId, username: &str) -> StoreResult<Profile>;
+
+    /// Inserts an article under exactly `slug`; `Conflict(Slug)` when taken.
+    fn insert_article(
+        &self,
+        author: UserId,
+        slug: &str,
+        article: &NewArticle,
+    ) -> StoreResult<ArticleView>;
+    fn article(&self, viewer: Option<UserId>, slug: &str) -> StoreResult<ArticleView>;
+    /// `NotFound` for an unknown slug, `Forbidden` when `editor` is not the
+    /// author. `new_slug` is set when the title changed.
+    fn update_article(
+        &self,
+        editor: UserId,
+        slug: &str,
+        changes: &ArticleChanges,
+        new_slug: Option<&str>,
+    ) -> StoreResult<ArticleView>;
+    fn delete_article(&self, editor: UserId, slug: &str) -> StoreResult<()>;
+    /// Checks that `slug` exists and `editor` may change it, without changing it.
+    fn check_article_editor(&self, editor: UserId, slug: &str) -> StoreResult<()>;
+
+    /// Newest first; items carry no body. A fixed number of queries per page.
+    fn list_articles(
+        &self,
+        viewer: Option<UserId>,
+        filter: &ArticleFilter,
+        page: Page,
+    ) -> StoreResult<ArticlePage>;
+    /// Articles by authors `viewer` follows, newest first.
+    fn feed(&self, viewer: UserId, page: Page) -> StoreResult<ArticlePage>;
+    /// Idempotent.
+    fn favorite(&self, user: UserId, slug: &str) -> StoreResult<ArticleView>;
+    /// Idempotent.
+    fn unfavorite(&self, user: UserId, slug: &str) -> StoreResult<ArticleView>;
+
+    fn add_comment(&self, author: UserId, slug: &str, body: &str) -> StoreResult<CommentView>;
+    /// Oldest first.
+    fn comments(&self, viewer: Option<UserId>, slug: &str) -> StoreResult<Vec<CommentView>>;
+    /// `NotFound` for an unknown article or a comment of another article,
+    /// `Forbidden` when `user` did not write it.
+    fn delete_comment(&self, user: UserId, slug: &str, id: i64) -> StoreResult<()>;
+    /// `NotFound` when the article does not exist.
+    fn check_article_exists(&self, slug: &str) -> StoreResult<()>;
+
+    /// Tags used by at least one article, most used first, then by name.
+    fn tags(&self) -> StoreResult<Vec<String>>;
+}
+
+/// How many times a taken slug is retried with a fresh suffix.
+const SLUG_ATTEMPTS: usize = 8;
+
+/// Creates an article under a slug derived from its title, adding a short
+/// suffix while the slug is taken.
+pub fn create_article(
+    store: &dyn Store,
+    author: UserId,
+    article: &NewArticle,
+) -> StoreResult<ArticleView> {
+    let base = slugify(&article.title);
+    with_unique_slug(&base, |slug| store.insert_article(author, slug, article))
+}
+
+/// Updates an article; a new title regenerates the slug (unique as above).
+pub fn update_article(
+    store: &dyn Store,
+    editor: UserId,
+    slug: &str,
+    changes: &ArticleChanges,
+) -> StoreResult<ArticleView> {
+    match &changes.title {
+        None => store.update_article(editor, slug, changes, None),
+        Some(title) => {
+            let base = slugify(title);
+            with_unique_slug(&base, |new_slug| {
+                // Keeping the current slug is never a conflict.
+                let new_slug = if new_slug == slug {
+                    None
+                } else {
+                    Some(new_slug)
+                };
+                store.update_article(editor, slug, changes, new_slug)
+            })
+        }
+    }
+}
+
+fn with_unique_slug<T>(
+    base: &str,
+    mut attempt: impl FnMut(&str) -> StoreResult<T>,
+) -> StoreResult<T> {
+    let mut candidate = base.to_owned();
+    for _ in 0..SLUG_ATTEMPTS {
+        match attempt(&candidate) {
+            Err(StoreError::Conflict(UniqueKey::Slug)) => candidate = with_suffix(base),
+            other => return other,
+        }
+    }
+    Err(StoreError::Backend(format!(
+        "no free slug for {base:?} after {SLUG_ATTEMPTS} attempts"
+    )))
+}
+
+/// Opens the backend named by the URL. Nothing is migrated here.
+pub fn open(
+    url: &DatabaseUrl,
+    pool_size: u32,
+    pool_timeout_ms: u64,
+) -> Result<Arc<dyn Store>, String> {
+    match url {
+        DatabaseUrl::Sqlite(path) => {
+            let store = sqlite::SqliteStore::open(path, pool_size, pool_timeout_ms)?;
+            Ok(Arc::new(store))
+        }
+        DatabaseUrl::Postgres(_) => Err(
+            "database_url: PostgreSQL is not supported by this build yet; use sqlite://PATH".into(),
+        ),
+    }
+}
+
+/// The async face of a [`Store`]: every call runs on tokio's blocking pool,
+/// because a pool checkout and the database drivers block the thread.
+#[derive(Clone)]
+pub struct Db {
+    store: Arc<dyn Store>,
+}
+
+impl Db {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Db { store }
+    }
+
+    /// Runs `f` against the store off the async runtime, keeping the
+    /// caller's tracing span.
+    pub async fn run<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        F: FnOnce(&dyn Store) -> StoreResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let store = Arc::clone(&self.store);
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || span.in_scope(|| f(store.as_ref())))
+            .await
+            .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+}

@@ -1,0 +1,670 @@
+//! The SQLite backend: rusqlite (bundled SQLite, so the binary needs no
+//! system library) pooled with r2d2.
+//!
+//! Every connection runs in WAL mode with foreign keys on and a busy
+//! timeout; writes take the lock up front (`BEGIN IMMEDIATE`) so two writers
+//! never deadlock upgrading a read lock. Statements are prepared once per
+//! connection through rusqlite's statement cache.
+
+use std::path::Path;
+use std::time::Duration;
+
+use r2d2::{Pool, PooledConnection};
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{
+    named_params, params, Connection, ErrorCode, OptionalExtension, Row, ToSql, Transaction,
+    TransactionBehavior,
+};
+
+use super::migrate;
+use super::{AppliedMigration, Store, StoreError, StoreResult, UniqueKey};
+use crate::domain::article::{ArticleChanges, ArticleFilter, NewArticle, Page};
+use crate::domain::user::{NewUser, UserChanges};
+use crate::domain::views::{ArticlePage, ArticleView, CommentView, Profile, Timestamp, UserRecord};
+use crate::domain::UserId;
+
+/// How long a connection waits on another writer before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct SqliteStore {
+    pool: Pool<SqliteConnectionManager>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file. The parent folder must
+    /// exist. Fails with a one-line reason when the file cannot be opened.
+    pub fn open(path: &Path, pool_size: u32, pool_timeout_ms: u64) -> Result<Self, String> {
+        let manager = SqliteConnectionManager::file(path).with_init(|conn| {
+            conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            conn.set_prepared_statement_cache_capacity(64);
+            // NORMAL in WAL mode loses no committed transaction when the
+            // process dies; only an OS crash can drop the last ones.
+            conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+        });
+        let pool = Pool::builder()
+            .max_size(pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_millis(pool_timeout_ms))
+            .build(manager)
+            .map_err(|e| format!("cannot open SQLite database {}: {e}", path.display()))?;
+        Ok(SqliteStore { pool })
+    }
+
+    fn conn(&self) -> StoreResult<PooledConnection<SqliteConnectionManager>> {
+        self.pool
+            .get()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    /// Runs `f` in a write transaction and commits it.
+    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> StoreResult<T>) -> StoreResult<T> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+
+    /// Runs `f` in a read transaction, so its queries see one snapshot.
+    fn read<T>(&self, f: impl FnOnce(&Transaction<'_>) -> StoreResult<T>) -> StoreResult<T> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        f(&tx)
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match &e {
+            rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
+            rusqlite::Error::SqliteFailure(failure, message) => match failure.code {
+                ErrorCode::ConstraintViolation => {
+                    let message = message.as_deref().unwrap_or("");
+                    if message.contains("users.email_key") {
+                        StoreError::Conflict(UniqueKey::Email)
+                    } else if message.contains("users.username") {
+                        StoreError::Conflict(UniqueKey::Username)
+                    } else if message.contains("articles.slug") {
+                        StoreError::Conflict(UniqueKey::Slug)
+                    } else {
+                        StoreError::Backend(e.to_string())
+                    }
+                }
+                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
+                    StoreError::Unavailable(e.to_string())
+                }
+                _ => StoreError::Backend(e.to_string()),
+            },
+            _ => StoreError::Backend(e.to_string()),
+        }
+    }
+}
+
+// ---- read models -----------------------------------------------------------
+
+/// The columns of an [`ArticleView`]; `:viewer` is the reader's id or NULL.
+/// The body is left out of lists (`NULL AS body`).
+macro_rules! article_select {
+    ($body:literal) => {
+        concat!(
+            "SELECT a.slug, a.title, a.description, ",
+            $body,
+            ", a.created_at, a.updated_at, a.favorites_count, \
+             EXISTS (SELECT 1 FROM favorites f WHERE f.user_id = :viewer AND f.article_id = a.id), \
+             u.username, u.bio, u.image, \
+             EXISTS (SELECT 1 FROM follows fo WHERE fo.follower_id = :viewer AND fo.followee_id = a.author_id), \
+             (SELECT json_group_array(t.tag ORDER BY t.position) FROM article_tags t WHERE t.article_id = a.id) \
+             FROM articles a JOIN users u ON u.id = a.author_id"
+        )
+    };
+}
+
+const ARTICLE_BY_SLUG: &str = concat!(article_select!("a.body"), " WHERE a.slug = :slug");
+const ARTICLE_BY_ID: &str = concat!(article_select!("a.body"), " WHERE a.id = :id");
+const ARTICLE_LIST: &str = article_select!("NULL");
+
+fn article_from_row(row: &Row<'_>) -> rusqlite::Result<ArticleView> {
+    let tags: String = row.get(12)?;
+    Ok(ArticleView {
+        slug: row.get(0)?,
+        title: row.get(1)?,
+        description: row.get(2)?,
+        body: row.get(3)?,
+        created_at: Timestamp(row.get(4)?),
+        updated_at: Timestamp(row.get(5)?),
+        favorites_count: row.get(6)?,
+        favorited: row.get(7)?,
+        author: Profile {
+            username: row.get(8)?,
+            bio: row.get(9)?,
+            image: row.get(10)?,
+            following: row.get(11)?,
+        },
+        tag_list: serde_json::from_str(&tags).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(12, rusqlite::types::Type::Text, Box::new(e))
+        })?,
+    })
+}
+
+fn article_by_id(conn: &Connection, viewer: Option<UserId>, id: i64) -> StoreResult<ArticleView> {
+    let viewer = viewer.map(|v| v.0);
+    Ok(conn.prepare_cached(ARTICLE_BY_ID)?.query_row(
+        named_params! {":viewer": viewer, ":id": id},
+        article_from_row,
+    )?)
+}
+
+const USER_COLUMNS: &str =
+    "SELECT id, username, email, bio, image, password_hash, credential_version FROM users";
+
+fn user_from_row(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
+    Ok(UserRecord {
+        id: UserId(row.get(0)?),
+        username: row.get(1)?,
+        email: row.get(2)?,
+        bio: row.get(3)?,
+        image: row.get(4)?,
+        password_hash: row.get(5)?,
+        credential_version: row.get(6)?,
+    })
+}
+
+fn user_by_id(conn: &Connection, id: UserId) -> StoreResult<UserRecord> {
+    Ok(conn
+        .prepare_cached(&format!("{USER_COLUMNS} WHERE id = ?1"))?
+        .query_row([id.0], user_from_row)?)
+}
+
+/// `(id, username, bio, image)` of the user named `username`, any case.
+fn user_by_name(conn: &Connection, username: &str) -> StoreResult<(i64, Profile)> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id, username, bio, image FROM users WHERE username = ?1 COLLATE NOCASE",
+        )?
+        .query_row([username], |row| {
+            Ok((
+                row.get(0)?,
+                Profile {
+                    username: row.get(1)?,
+                    bio: row.get(2)?,
+                    image: row.get(3)?,
+                    following: false,
+                },
+            ))
+        })?)
+}
+
+/// `(id, author_id)` of the article with `slug`.
+fn article_ids(conn: &Connection, slug: &str) -> StoreResult<(i64, i64)> {
+    Ok(conn
+        .prepare_cached("SELECT id, author_id FROM articles WHERE slug = ?1")?
+        .query_row([slug], |row| Ok((row.get(0)?, row.get(1)?)))?)
+}
+
+/// The article's id, if `editor` wrote it.
+fn editable_article(conn: &Connection, editor: UserId, slug: &str) -> StoreResult<i64> {
+    let (id, author) = article_ids(conn, slug)?;
+    if author != editor.0 {
+        return Err(StoreError::Forbidden);
+    }
+    Ok(id)
+}
+
+fn insert_tags(conn: &Connection, article_id: i64, tags: &[String]) -> StoreResult<()> {
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO article_tags (article_id, tag, position) VALUES (?1, ?2, ?3)",
+    )?;
+    for (position, tag) in tags.iter().enumerate() {
+        insert.execute(params![article_id, tag, position as i64])?;
+    }
+    Ok(())
+}
+
+/// One page and the total count: two queries whatever the page size (tags,
+/// flags and authors come from correlated subqueries and a join).
+fn article_page(
+    conn: &Connection,
+    viewer: Option<UserId>,
+    where_sql: &str,
+    filter_params: &[(&str, &dyn ToSql)],
+    page: Page,
+) -> StoreResult<ArticlePage> {
+    let viewer = viewer.map(|v| v.0);
+    let list_sql =
+        format!("{ARTICLE_LIST}{where_sql} ORDER BY a.id DESC LIMIT :limit OFFSET :offset");
+    let mut list_params: Vec<(&str, &dyn ToSql)> = filter_params.to_vec();
+    if list_sql.contains(":viewer") {
+        list_params.push((":viewer", &viewer));
+    }
+    list_params.push((":limit", &page.limit));
+    list_params.push((":offset", &page.offset));
+    let articles = conn
+        .prepare_cached(&list_sql)?
+        .query_map(list_params.as_slice(), article_from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let count_sql = format!("SELECT count(*) FROM articles a{where_sql}");
+    let mut count_params: Vec<(&str, &dyn ToSql)> = filter_params.to_vec();
+    if count_sql.contains(":viewer") {
+        count_params.push((":viewer", &viewer));
+    }
+    let articles_count = conn
+        .prepare_cached(&count_sql)?
+        .query_row(count_params.as_slice(), |row| row.get(0))?;
+    Ok(ArticlePage {
+        articles,
+        articles_count,
+    })
+}
+
+fn profile_with_following(
+    conn: &Connection,
+    viewer: Option<UserId>,
+    username: &str,
+) -> StoreResult<Profile> {
+    let viewer = viewer.map(|v| v.0);
+    Ok(conn
+        .prepare_cached(
+            "SELECT u.username, u.bio, u.image, \
+             EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = ?1 AND f.followee_id = u.id) \
+             FROM users u WHERE u.username = ?2 COLLATE NOCASE",
+        )?
+        .query_row(params![viewer, username], |row| {
+            Ok(Profile {
+                username: row.get(0)?,
+                bio: row.get(1)?,
+                image: row.get(2)?,
+                following: row.get(3)?,
+            })
+        })?)
+}
+
+impl Store for SqliteStore {
+    fn migrate(&self) -> StoreResult<Vec<AppliedMigration>> {
+        let mut conn = self.conn()?;
+        conn.execute_batch(migrate::CREATE_HISTORY_SQLITE)?;
+        // One immediate transaction: a second migrator waits for the first
+        // and then finds nothing pending.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current: i64 = tx.query_row(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations",
+            [],
+            |r| r.get(0),
+        )?;
+        let mut applied = Vec::new();
+        for m in migrate::pending(migrate::SQLITE, current) {
+            tx.execute_batch(m.sql)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+                params![m.version, m.name, Timestamp::now().0],
+            )?;
+            applied.push(AppliedMigration {
+                version: m.version,
+                name: m.name.to_owned(),
+            });
+        }
+        tx.commit()?;
+        Ok(applied)
+    }
+
+    fn schema_version(&self) -> StoreResult<i64> {
+        let conn = self.conn()?;
+        let exists: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations')",
+            [],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            return Ok(0);
+        }
+        Ok(conn.query_row(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    fn setting_or_insert(&self, key: &str, candidate: &str) -> StoreResult<String> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+                params![key, candidate],
+            )?;
+            Ok(
+                tx.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+    }
+
+    fn create_user(&self, user: &NewUser, password_hash: &str) -> StoreResult<UserRecord> {
+        self.write(|tx| {
+            let now = Timestamp::now().0;
+            tx.prepare_cached(
+                "INSERT INTO users (username, email, email_key, password_hash, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+            )?
+            .execute(params![
+                user.username.as_str(),
+                user.email.as_str(),
+                user.email.key(),
+                password_hash,
+                now
+            ])?;
+            user_by_id(tx, UserId(tx.last_insert_rowid()))
+        })
+    }
+
+    fn user_by_id(&self, id: UserId) -> StoreResult<UserRecord> {
+        user_by_id(&*self.conn()?, id)
+    }
+
+    fn user_by_email(&self, email_key: &str) -> StoreResult<Option<UserRecord>> {
+        Ok(self
+            .conn()?
+            .prepare_cached(&format!("{USER_COLUMNS} WHERE email_key = ?1"))?
+            .query_row([email_key], user_from_row)
+            .optional()?)
+    }
+
+    fn update_user(
+        &self,
+        id: UserId,
+        changes: &UserChanges,
+        password_hash: Option<&str>,
+    ) -> StoreResult<UserRecord> {
+        self.write(|tx| {
+            let updated = tx
+                .prepare_cached(
+                    "UPDATE users SET \
+                     username = coalesce(?2, username), \
+                     email = coalesce(?3, email), email_key = coalesce(?4, email_key), \
+                     password_hash = coalesce(?5, password_hash), \
+                     credential_version = credential_version + ?6, \
+                     bio = coalesce(?7, bio), image = coalesce(?8, image), updated_at = ?9 \
+                     WHERE id = ?1",
+                )?
+                .execute(params![
+                    id.0,
+                    changes.username.as_ref().map(|u| u.as_str()),
+                    changes.email.as_ref().map(|e| e.as_str()),
+                    changes.email.as_ref().map(|e| e.key()),
+                    password_hash,
+                    i64::from(password_hash.is_some()),
+                    changes.bio,
+                    changes.image,
+                    Timestamp::now().0,
+                ])?;
+            if updated == 0 {
+                return Err(StoreError::NotFound);
+            }
+            user_by_id(tx, id)
+        })
+    }
+
+    fn profile(&self, viewer: Option<UserId>, username: &str) -> StoreResult<Profile> {
+        profile_with_following(&*self.conn()?, viewer, username)
+    }
+
+    fn follow(&self, follower: UserId, username: &str) -> StoreResult<Profile> {
+        self.write(|tx| {
+            let (id, mut profile) = user_by_name(tx, username)?;
+            if id == follower.0 {
+                return Err(StoreError::Invalid("you cannot follow yourself".into()));
+            }
+            tx.prepare_cached(
+                "INSERT INTO follows (follower_id, followee_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![follower.0, id])?;
+            profile.following = true;
+            Ok(profile)
+        })
+    }
+
+    fn unfollow(&self, follower: UserId, username: &str) -> StoreResult<Profile> {
+        self.write(|tx| {
+            let (id, profile) = user_by_name(tx, username)?;
+            tx.prepare_cached("DELETE FROM follows WHERE follower_id = ?1 AND followee_id = ?2")?
+                .execute(params![follower.0, id])?;
+            Ok(profile)
+        })
+    }
+
+    fn insert_article(
+        &self,
+        author: UserId,
+        slug: &str,
+        article: &NewArticle,
+    ) -> StoreResult<ArticleView> {
+        self.write(|tx| {
+            let now = Timestamp::now().0;
+            tx.prepare_cached(
+                "INSERT INTO articles (slug, author_id, title, description, body, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+            )?
+            .execute(params![slug, author.0, article.title, article.description, article.body, now])?;
+            let id = tx.last_insert_rowid();
+            insert_tags(tx, id, &article.tags)?;
+            article_by_id(tx, Some(author), id)
+        })
+    }
+
+    fn article(&self, viewer: Option<UserId>, slug: &str) -> StoreResult<ArticleView> {
+        let viewer = viewer.map(|v| v.0);
+        Ok(self.conn()?.prepare_cached(ARTICLE_BY_SLUG)?.query_row(
+            named_params! {":viewer": viewer, ":slug": slug},
+            article_from_row,
+        )?)
+    }
+
+    fn update_article(
+        &self,
+        editor: UserId,
+        slug: &str,
+        changes: &ArticleChanges,
+        new_slug: Option<&str>,
+    ) -> StoreResult<ArticleView> {
+        self.write(|tx| {
+            let id = editable_article(tx, editor, slug)?;
+            tx.prepare_cached(
+                "UPDATE articles SET slug = coalesce(?2, slug), title = coalesce(?3, title), \
+                 description = coalesce(?4, description), body = coalesce(?5, body), updated_at = ?6 \
+                 WHERE id = ?1",
+            )?
+            .execute(params![
+                id,
+                new_slug,
+                changes.title,
+                changes.description,
+                changes.body,
+                Timestamp::now().0
+            ])?;
+            if let Some(tags) = &changes.tags {
+                tx.prepare_cached("DELETE FROM article_tags WHERE article_id = ?1")?
+                    .execute([id])?;
+                insert_tags(tx, id, tags)?;
+            }
+            article_by_id(tx, Some(editor), id)
+        })
+    }
+
+    fn delete_article(&self, editor: UserId, slug: &str) -> StoreResult<()> {
+        self.write(|tx| {
+            let id = editable_article(tx, editor, slug)?;
+            tx.prepare_cached("DELETE FROM articles WHERE id = ?1")?
+                .execute([id])?;
+            Ok(())
+        })
+    }
+
+    fn check_article_editor(&self, editor: UserId, slug: &str) -> StoreResult<()> {
+        editable_article(&*self.conn()?, editor, slug).map(|_| ())
+    }
+
+    fn list_articles(
+        &self,
+        viewer: Option<UserId>,
+        filter: &ArticleFilter,
+        page: Page,
+    ) -> StoreResult<ArticlePage> {
+        // Only the filters that are set appear in the SQL, so each of the
+        // eight combinations gets its own cached statement and plan.
+        let mut where_sql = String::new();
+        let mut filter_params: Vec<(&str, &dyn ToSql)> = Vec::new();
+        let mut and = |clause: &str| {
+            where_sql.push_str(if where_sql.is_empty() {
+                " WHERE "
+            } else {
+                " AND "
+            });
+            where_sql.push_str(clause);
+        };
+        if let Some(tag) = &filter.tag {
+            and("a.id IN (SELECT article_id FROM article_tags WHERE tag = :tag)");
+            filter_params.push((":tag", tag));
+        }
+        if let Some(author) = &filter.author {
+            and("a.author_id = (SELECT id FROM users WHERE username = :author COLLATE NOCASE)");
+            filter_params.push((":author", author));
+        }
+        if let Some(favorited) = &filter.favorited {
+            and(
+                "a.id IN (SELECT fv.article_id FROM favorites fv WHERE fv.user_id = \
+                 (SELECT id FROM users WHERE username = :favorited COLLATE NOCASE))",
+            );
+            filter_params.push((":favorited", favorited));
+        }
+        self.read(|tx| article_page(tx, viewer, &where_sql, &filter_params, page))
+    }
+
+    fn feed(&self, viewer: UserId, page: Page) -> StoreResult<ArticlePage> {
+        self.read(|tx| {
+            article_page(
+                tx,
+                Some(viewer),
+                " WHERE a.author_id IN (SELECT followee_id FROM follows WHERE follower_id = :viewer)",
+                &[],
+                page,
+            )
+        })
+    }
+
+    fn favorite(&self, user: UserId, slug: &str) -> StoreResult<ArticleView> {
+        self.write(|tx| {
+            let (id, _) = article_ids(tx, slug)?;
+            let added = tx
+                .prepare_cached(
+                    "INSERT INTO favorites (user_id, article_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                )?
+                .execute(params![user.0, id])?;
+            if added > 0 {
+                tx.prepare_cached("UPDATE articles SET favorites_count = favorites_count + 1 WHERE id = ?1")?
+                    .execute([id])?;
+            }
+            article_by_id(tx, Some(user), id)
+        })
+    }
+
+    fn unfavorite(&self, user: UserId, slug: &str) -> StoreResult<ArticleView> {
+        self.write(|tx| {
+            let (id, _) = article_ids(tx, slug)?;
+            let removed = tx
+                .prepare_cached("DELETE FROM favorites WHERE user_id = ?1 AND article_id = ?2")?
+                .execute(params![user.0, id])?;
+            if removed > 0 {
+                tx.prepare_cached(
+                    "UPDATE articles SET favorites_count = favorites_count - 1 WHERE id = ?1",
+                )?
+                .execute([id])?;
+            }
+            article_by_id(tx, Some(user), id)
+        })
+    }
+
+    fn add_comment(&self, author: UserId, slug: &str, body: &str) -> StoreResult<CommentView> {
+        self.write(|tx| {
+            let (article_id, _) = article_ids(tx, slug)?;
+            let now = Timestamp::now().0;
+            tx.prepare_cached(
+                "INSERT INTO comments (article_id, author_id, body, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?4)",
+            )?
+            .execute(params![article_id, author.0, body, now])?;
+            let id = tx.last_insert_rowid();
+            let user = user_by_id(tx, author)?;
+            Ok(CommentView {
+                id,
+                created_at: Timestamp(now),
+                updated_at: Timestamp(now),
+                body: body.to_owned(),
+                author: Profile {
+                    username: user.username,
+                    bio: user.bio,
+                    image: user.image,
+                    following: false,
+                },
+            })
+        })
+    }
+
+    fn comments(&self, viewer: Option<UserId>, slug: &str) -> StoreResult<Vec<CommentView>> {
+        self.read(|tx| {
+            let (article_id, _) = article_ids(tx, slug)?;
+            let viewer = viewer.map(|v| v.0);
+            let comments = tx
+                .prepare_cached(
+                    "SELECT c.id, c.created_at, c.updated_at, c.body, u.username, u.bio, u.image, \
+                     EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = ?2 AND f.followee_id = c.author_id) \
+                     FROM comments c JOIN users u ON u.id = c.author_id \
+                     WHERE c.article_id = ?1 ORDER BY c.id",
+                )?
+                .query_map(params![article_id, viewer], |row| {
+                    Ok(CommentView {
+                        id: row.get(0)?,
+                        created_at: Timestamp(row.get(1)?),
+                        updated_at: Timestamp(row.get(2)?),
+                        body: row.get(3)?,
+                        author: Profile {
+                            username: row.get(4)?,
+                            bio: row.get(5)?,
+                            image: row.get(6)?,
+                            following: row.get(7)?,
+                        },
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(comments)
+        })
+    }
+
+    fn delete_comment(&self, user: UserId, slug: &str, id: i64) -> StoreResult<()> {
+        self.write(|tx| {
+            let (article_id, _) = article_ids(tx, slug)?;
+            let author: i64 = tx
+                .prepare_cached("SELECT author_id FROM comments WHERE id = ?1 AND article_id = ?2")?
+                .query_row(params![id, article_id], |r| r.get(0))?;
+            if author != user.0 {
+                return Err(StoreError::Forbidden);
+            }
+            tx.prepare_cached("DELETE FROM comments WHERE id = ?1")?
+                .execute([id])?;
+            Ok(())
+        })
+    }
+
+    fn check_article_exists(&self, slug: &str) -> StoreResult<()> {
+        article_ids(&*self.conn()?, slug).map(|_| ())
+    }
+
+    fn tags(&self) -> StoreResult<Vec<String>> {
+        Ok(self
+            .conn()?
+            .prepare_cached(
+                "SELECT tag FROM article_tags GROUP BY tag ORDER BY count(*) DESC, tag",
+            )?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+}

@@ -1,0 +1,19 @@
+//! Logging through `tracing`: human-readable lines by default, JSON for log
+//! collectors. Logs go to standard error, so `conduit config` and
+//! `conduit migrate` keep standard output for their results.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogFormat;
+
+/// Installs the global subscriber; a second call (tests) is a no-op.
+pub fn init(level: &str, format: LogFormat) {
+    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
