@@ -78,14 +78,23 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             "request body is empty; expected a JSON object".into(),
         ]));
     }
-    serde_json::from_slice(body).map_err(|e| {
-        let message = if e.is_data() {
-            format!("request body has an unexpected shape: {e}")
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = if !inner.is_data() {
+            format!("request body is not valid JSON: {inner}")
+        } else if path == "." {
+            format!("request body has an unexpected shape: {inner}")
         } else {
-            format!("request body is not valid JSON: {e}")
+            format!("request body has an unexpected shape at {path}: {inner}")
         };
         ApiError::Unprocessable(vec![message])
-    })
+    })?;
+    deserializer.end().map_err(|e| {
+        ApiError::Unprocessable(vec![format!("request body is not valid JSON: {e}")])
+    })?;
+    Ok(value)
 }
 
 /// Identifies the caller from `Authorization: Token <jwt>` (or `Bearer`).

@@ -34,6 +34,10 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file. The parent folder must
     /// exist. Fails with a one-line reason when the file cannot be opened.
     pub fn open(path: &Path, pool_size: u32, pool_timeout_ms: u64) -> Result<Self, String> {
+        // Fail fast with SQLite's own reason; the pool would retry until
+        // its checkout timeout and then report only that.
+        Connection::open(path)
+            .map_err(|e| format!("cannot open SQLite database {}: {e}", path.display()))?;
         let manager = SqliteConnectionManager::file(path).with_init(|conn| {
             conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
             conn.busy_timeout(BUSY_TIMEOUT)?;

@@ -1,0 +1,458 @@
+//! The storage conformance suite: written once over `&dyn Store`, then
+//! instantiated per backend by `store_tests!`. Every test uses at least two
+//! users and two articles, so a subquery that forgets its correlation fails.
+
+use std::sync::Arc;
+
+use conduit::config::DatabaseUrl;
+use conduit::domain::article::{ArticleChanges, ArticleFilter, NewArticle, Page};
+use conduit::domain::user::{NewUser, UserChanges};
+use conduit::domain::views::{ArticleView, UserRecord};
+use conduit::store::{self, Store, StoreError, UniqueKey};
+
+/// A migrated store and whatever keeps its database alive.
+pub struct Backend {
+    pub store: Arc<dyn Store>,
+    _guard: Box<dyn std::any::Any>,
+}
+
+pub fn sqlite() -> Backend {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = DatabaseUrl::Sqlite(dir.path().join("store.db"));
+    let store = store::open(&url, 2, 5_000).expect("open sqlite");
+    store.migrate().expect("migrate");
+    Backend {
+        store,
+        _guard: Box::new(dir),
+    }
+}
+
+macro_rules! store_tests {
+    ($backend:ident => $open:path; $($name:ident),* $(,)?) => {
+        mod $backend {
+            $(
+                #[test]
+                fn $name() {
+                    let backend = $open();
+                    super::$name(backend.store.as_ref());
+                }
+            )*
+        }
+    };
+}
+
+fn user(store: &dyn Store, name: &str) -> UserRecord {
+    let new = NewUser::parse(
+        Some(name),
+        Some(&format!("{name}@example.com")),
+        Some("password1"),
+    )
+    .expect("valid user");
+    store
+        .create_user(&new, "$scrypt$fake-hash")
+        .expect("create user")
+}
+
+fn article(store: &dyn Store, author: &UserRecord, title: &str, tags: &[&str]) -> ArticleView {
+    let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
+    let new = NewArticle::parse(Some(title), Some("description"), Some("body"), Some(&tags))
+        .expect("valid article");
+    store::create_article(store, author.id, &new).expect("create article")
+}
+
+fn all() -> ArticleFilter {
+    ArticleFilter::default()
+}
+
+fn slugs(page: &[ArticleView]) -> Vec<&str> {
+    page.iter().map(|a| a.slug.as_str()).collect()
+}
+
+fn users_are_unique_by_username_and_email_ignoring_case(store: &dyn Store) {
+    let jake = user(store, "jake");
+    user(store, "anna");
+    let same_name = NewUser::parse(Some("JAKE"), Some("x@example.com"), Some("password1")).unwrap();
+    assert!(matches!(
+        store.create_user(&same_name, "h"),
+        Err(StoreError::Conflict(UniqueKey::Username))
+    ));
+    let same_email =
+        NewUser::parse(Some("x"), Some("Jake@Example.COM"), Some("password1")).unwrap();
+    assert!(matches!(
+        store.create_user(&same_email, "h"),
+        Err(StoreError::Conflict(UniqueKey::Email))
+    ));
+    let found = store
+        .user_by_email("jake@example.com")
+        .unwrap()
+        .expect("found by key");
+    assert_eq!(found.id, jake.id);
+    assert!(store.user_by_email("nobody@example.com").unwrap().is_none());
+    assert!(matches!(
+        store.user_by_id(conduit::domain::UserId(9999)),
+        Err(StoreError::NotFound)
+    ));
+}
+
+fn only_password_changes_bump_the_credential_version(store: &dyn Store) {
+    let jake = user(store, "jake");
+    let anna = user(store, "anna");
+    let bio = UserChanges::parse(None, None, None, Some(Some("hello")), None).unwrap();
+    let updated = store.update_user(jake.id, &bio, None).unwrap();
+    assert_eq!(updated.bio, "hello");
+    assert_eq!(updated.credential_version, jake.credential_version);
+    let password = UserChanges::parse(None, None, Some("new-password"), None, None).unwrap();
+    let updated = store
+        .update_user(jake.id, &password, Some("$scrypt$new"))
+        .unwrap();
+    assert_eq!(updated.credential_version, jake.credential_version + 1);
+    assert_eq!(updated.password_hash, "$scrypt$new");
+    assert_eq!(
+        store.user_by_id(anna.id).unwrap().credential_version,
+        anna.credential_version,
+        "others untouched"
+    );
+    let taken = UserChanges::parse(Some("Anna"), None, None, None, None).unwrap();
+    assert!(matches!(
+        store.update_user(jake.id, &taken, None),
+        Err(StoreError::Conflict(UniqueKey::Username))
+    ));
+}
+
+fn favorites_are_counted_exactly_and_flagged_per_viewer(store: &dyn Store) {
+    let jake = user(store, "jake");
+    let anna = user(store, "anna");
+    let first = article(store, &jake, "First", &[]);
+    let second = article(store, &anna, "Second", &[]);
+    store.favorite(jake.id, &first.slug).unwrap();
+    store.favorite(anna.id, &first.slug).unwrap();
+    store.favorite(anna.id, &first.slug).unwrap(); // idempotent
+    store.favorite(anna.id, &second.slug).unwrap();
+
+    for (viewer, first_fav, second_fav) in [
+        (Some(jake.id), true, false),
+        (Some(anna.id), true, true),
+        (None, false, false),
+    ] {
+        let page = store
+            .list_articles(viewer, &all(), Page::default())
+            .unwrap();
+        assert_eq!(slugs(&page.articles), ["second", "first"], "newest first");
+        let (s, f) = (&page.articles[0], &page.articles[1]);
+        assert_eq!(
+            (f.favorited, f.favorites_count),
+            (first_fav, 2),
+            "first for {viewer:?}"
+        );
+        assert_eq!(
+            (s.favorited, s.favorites_count),
+            (second_fav, 1),
+            "second for {viewer:?}"
+        );
+    }
+    let after = store.unfavorite(anna.id, &first.slug).unwrap();
+    assert_eq!((after.favorited, after.favorites_count), (false, 1));
+    let again = store.unfavorite(anna.id, &first.slug).unwrap();
+    assert_eq!(again.favorites_count, 1, "unfavorite is idempotent");
+    assert!(matches!(
+        store.favorite(jake.id, "missing"),
+        Err(StoreError::NotFound)
+    ));
+}
+
+fn list_filters_combine_and_count_every_match(store: &dyn Store) {
+    let jake = user(store, "jake");
+    let anna = user(store, "anna");
+    let a1 = article(store, &jake, "Rust one", &["rust", "web"]);
+    article(store, &jake, "Go one", &["go"]);
+    let a3 = article(store, &anna, "Rust two", &["rust"]);
+    store.favorite(anna.id, &a1.slug).unwrap();
+    store.favorite(anna.id, &a3.slug).unwrap();
+
+    let filter = |tag: Option<&str>, author: Option<&str>, favorited: Option<&str>| ArticleFilter {
+        tag: tag.map(str::to_owned),
+        author: author.map(str::to_owned),
+        favorited: favorited.map(str::to_owned),
+    };
+    let cases = [
+        (
+            filter(Some("rust"), None, None),
+            vec!["rust-two", "rust-one"],
+        ),
+        (filter(None, Some("JAKE"), None), vec!["go-one", "rust-one"]),
+        (
+            filter(None, None, Some("Anna")),
+            vec!["rust-two", "rust-one"],
+        ),
+        (filter(Some("rust"), Some("jake"), None), vec!["rust-one"]),
+        (
+            filter(Some("rust"), Some("jake"), Some("anna")),
+            vec!["rust-one"],
+        ),
+        (filter(Some("Rust"), None, None), vec![]),
+        (filter(None, Some("nobody"), None), vec![]),
+        (filter(None, None, Some("nobody")), vec![]),
+    ];
+    for (f, expected) in cases {
+        let page = store.list_articles(None, &f, Page::default()).unwrap();
+        assert_eq!(slugs(&page.articles), expected, "{f:?}");
+        assert_eq!(page.articles_count, expected.len() as i64, "{f:?}");
+        assert!(
+            page.articles.iter().all(|a| a.body.is_none()),
+            "lists carry no body"
+        );
+    }
+    let window = store
+        .list_articles(
+            None,
+            &all(),
+            Page {
+                limit: 1,
+                offset: 1,
+            },
+        )
+        .unwrap();
+    assert_eq!(slugs(&window.articles), ["go-one"]);
+    assert_eq!(window.articles_count, 3, "count ignores paging");
+    let past = store
+        .list_articles(
+            None,
+            &all(),
+            Page {
+                limit: 5,
+                offset: 10,
+            },
+        )
+        .unwrap();
+    assert!(past.articles.is_empty());
+    assert_eq!(past.articles_count, 3);
+    let tags = &store
+        .list_articles(None, &filter(None, Some("jake"), None), Page::default())
+        .unwrap()
+        .articles[1]
+        .tag_list;
+    assert_eq!(tags, &["rust", "web"], "tags in given order");
+}
+
+fn feed_lists_only_followed_authors_newest_first(store: &dyn Store) {
+    let jake = user(store, "jake");
+    let anna = user(store, "anna");
+    let bob = user(store, "bob");
+    article(store, &jake, "J1", &[]);
+    article(store, &anna, "A1", &[]);
+    article(store, &bob, "B1", &[]);
+    article(store, &jake, "J2", &[]);
+    store.follow(bob.id, "jake").unwrap();
+    store.follow(bob.id, "ANNA").unwrap();
+    let feed = store.feed(bob.id, Page::default()).unwrap();
+    assert_eq!(slugs(&feed.articles), ["j2", "a1", "j1"]);
+    assert_eq!(feed.articles_count, 3);
+    assert!(
+        feed.articles.iter().all(|a| a.author.following),
+        "bob follows every author in his feed"
+    );
+    let jakes = store.feed(jake.id, Page::default()).unwrap();
+    assert!(
+        jakes.articles.is_empty() && jakes.articles_count == 0,
+        "jake follows nobody"
+    );
+    let paged = store
+        .feed(
+            bob.id,
+            Page {
+                limit: 2,
+                offset: 1,
+            },
+        )
+        .unwrap();
+    assert_eq!(slugs(&paged.articles), ["a1", "j1"]);
+}
+
+fn following_is_per_viewer_and_never_of_yourself(store: &dyn Store) {
+    let jake = user(store, "jake");
+    let anna = user(store, "anna");
+    assert!(store.follow(anna.id, "jake").unwrap().following);
+    assert!(
+        store.follow(anna.id, "jake").unwrap().following,
+        "idempotent"
+    );
+    assert!(store.profile(Some(anna.id), "JAKE").unwrap().following);
+    assert!(
+        !store.profile(Some(jake.id), "anna").unwrap().following,
+        "one-way"
+    );
+    assert!(!store.profile(None, "jake").unwrap().following);
+    assert!(matches!(
+        store.follow(jake.id, "Jake"),
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        store.follow(jake.id, "nobody"),
+        Err(StoreError::NotFound)
+    ));
+    assert!(!store.unfollow(anna.id, "jake").unwrap().following);
+    assert!(
+        !store.unfollow(anna.id, "jake").unwrap().following,
+        "idempotent"
+    );
+    let by_anna = article(store, &jake, "Seen by anna", &[]);
+    store.follow(anna.id, "jake").unwrap();
+    assert!(
+        store
+            .article(Some(anna.id), &by_anna.slug)
+            .unwrap()
+            .author
+            .following
+    );
+    assert!(
+        !store
+            .article(Some(jake.id), &by_anna.slug)
+            .unwrap()
+            .author
+            .following
+    );
+}
+
+fn comments_are_oldest_first_and_only_their_author_deletes_them(store: &dyn Store) {
+    let jake = user(store, "jake");
+    let anna = user(store, "anna");
+    let first = article(store, &jake, "Commented", &[]);
+    let second = article(store, &jake, "Other", &[]);
+    let c1 = store.add_comment(anna.id, &first.slug, "first!").unwrap();
+    let c2 = store.add_comment(jake.id, &first.slug, "thanks").unwrap();
+    let elsewhere = store
+        .add_comment(anna.id, &second.slug, "elsewhere")
+        .unwrap();
+    store.follow(jake.id, "anna").unwrap();
+    let seen = store.comments(Some(jake.id), &first.slug).unwrap();
+    assert_eq!(
+        seen.iter().map(|c| c.id).collect::<Vec<_>>(),
+        [c1.id, c2.id]
+    );
+    assert!(seen[0].author.following, "jake follows anna");
+    assert!(!seen[1].author.following, "nobody follows themselves");
+    assert!(matches!(
+        store.delete_comment(jake.id, &first.slug, c1.id),
+        Err(StoreError::Forbidden)
+    ));
+    assert!(matches!(
+        store.delete_comment(anna.id, &first.slug, elsewhere.id),
+        Err(StoreError::NotFound)
+    ));
+    store.delete_comment(anna.id, &first.slug, c1.id).unwrap();
+    assert_eq!(store.comments(None, &first.slug).unwrap().len(), 1);
+    assert!(matches!(
+        store.comments(None, "missing"),
+        Err(StoreError::NotFound)
+    ));
+}
+
+fn only_the_author_updates_or_deletes_an_article(store: &dyn Store) {
+    let jake = user(store, "jake");
+    let anna = user(store, "anna");
+    let mine = article(store, &jake, "Mine", &["a", "b"]);
+    article(store, &anna, "Hers", &[]);
+    let retitle = ArticleChanges::parse(
+        Some("Renamed"),
+        None,
+        None,
+        Some(&["b".to_string(), "c".to_string()]),
+    )
+    .unwrap();
+    assert!(matches!(
+        store::update_article(store, anna.id, &mine.slug, &retitle),
+        Err(StoreError::Forbidden)
+    ));
+    let updated = store::update_article(store, jake.id, &mine.slug, &retitle).unwrap();
+    assert_eq!(updated.slug, "renamed");
+    assert_eq!(updated.tag_list, ["b", "c"]);
+    assert_eq!(updated.description, "description", "untouched");
+    assert!(updated.updated_at >= updated.created_at);
+    assert!(matches!(
+        store.article(None, "mine"),
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.delete_article(anna.id, "renamed"),
+        Err(StoreError::Forbidden)
+    ));
+    store.delete_article(jake.id, "renamed").unwrap();
+    assert!(matches!(
+        store.article(None, "renamed"),
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        store
+            .list_articles(None, &all(), Page::default())
+            .unwrap()
+            .articles_count,
+        1
+    );
+}
+
+fn repeated_titles_get_distinct_slugs(store: &dyn Store) {
+    let jake = user(store, "jake");
+    let anna = user(store, "anna");
+    let a = article(store, &jake, "Same Title", &[]);
+    let b = article(store, &anna, "Same Title", &[]);
+    assert_eq!(a.slug, "same-title");
+    assert!(
+        b.slug.starts_with("same-title-") && b.slug.len() == "same-title-".len() + 6,
+        "{}",
+        b.slug
+    );
+    let renamed = ArticleChanges::parse(Some("Same title"), None, None, None).unwrap();
+    let kept = store::update_article(store, jake.id, "same-title", &renamed).unwrap();
+    assert_eq!(
+        kept.slug, "same-title",
+        "a title that maps to its own slug keeps it"
+    );
+}
+
+fn tags_are_ordered_by_use_then_name(store: &dyn Store) {
+    let jake = user(store, "jake");
+    let anna = user(store, "anna");
+    article(store, &jake, "One", &["zeta", "alpha", "mid"]);
+    let two = article(store, &anna, "Two", &["zeta", "beta"]);
+    article(store, &anna, "Three", &["zeta", "beta", "Alpha"]);
+    assert_eq!(
+        store.tags().unwrap(),
+        ["zeta", "beta", "Alpha", "alpha", "mid"]
+    );
+    store.delete_article(anna.id, &two.slug).unwrap();
+    assert_eq!(
+        store.tags().unwrap(),
+        ["zeta", "Alpha", "alpha", "beta", "mid"]
+    );
+}
+
+fn migrations_apply_once_and_report_the_version(store: &dyn Store) {
+    let version = store.schema_version().unwrap();
+    assert!(version >= 1);
+    assert!(
+        store.migrate().unwrap().is_empty(),
+        "nothing pending the second time"
+    );
+    assert_eq!(store.schema_version().unwrap(), version);
+}
+
+fn settings_keep_their_first_value(store: &dyn Store) {
+    assert_eq!(store.setting_or_insert("k", "first").unwrap(), "first");
+    assert_eq!(store.setting_or_insert("k", "second").unwrap(), "first");
+    assert_eq!(store.setting_or_insert("other", "x").unwrap(), "x");
+}
+
+store_tests!(sqlite_store => super::sqlite;
+    users_are_unique_by_username_and_email_ignoring_case,
+    only_password_changes_bump_the_credential_version,
+    favorites_are_counted_exactly_and_flagged_per_viewer,
+    list_filters_combine_and_count_every_match,
+    feed_lists_only_followed_authors_newest_first,
+    following_is_per_viewer_and_never_of_yourself,
+    comments_are_oldest_first_and_only_their_author_deletes_them,
+    only_the_author_updates_or_deletes_an_article,
+    repeated_titles_get_distinct_slugs,
+    tags_are_ordered_by_use_then_name,
+    migrations_apply_once_and_report_the_version,
+    settings_keep_their_first_value,
+);
