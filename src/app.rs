@@ -15,7 +15,7 @@ use crate::auth::jwt::Tokens;
 use crate::auth::password::Passwords;
 use crate::config::{Config, DatabaseUrl};
 use crate::http::{self, CorsOrigins, Ctx};
-use crate::store::{self, Db, Store};
+use crate::store::{self, migrate, Db, Store};
 
 /// The settings key of the generated token secret (SQLite only).
 const SECRET_SETTING: &str = "jwt_secret";
@@ -30,11 +30,12 @@ impl App {
     /// line, fit for the operator.
     pub async fn build(config: &Config) -> Result<App, String> {
         let database = config.database();
-        let (pool_size, pool_timeout) = (config.pool_size, config.pool_timeout_ms);
+        let options = config.pool_options();
+        let migrate = config.migrate_on_start;
         let configured_secret = config.secret.as_ref().map(|s| s.expose().to_owned());
         let (store, secret) = tokio::task::spawn_blocking(move || {
-            let store = store::open(&database, pool_size, pool_timeout)?;
-            migrate_on_start(store.as_ref(), &database)?;
+            let store = store::open(&database, &options)?;
+            prepare_schema(store.as_ref(), &database, migrate)?;
             let secret = resolve_secret(store.as_ref(), configured_secret, &database)?;
             Ok::<_, String>((store, secret))
         })
@@ -76,15 +77,37 @@ impl App {
     }
 }
 
-/// SQLite databases are the process's own, so `serve` brings them up to date.
-fn migrate_on_start(store: &dyn Store, database: &DatabaseUrl) -> Result<(), String> {
-    if let DatabaseUrl::Sqlite(_) = database {
+/// A SQLite database is this process's own, so `serve` brings it up to
+/// date. A shared PostgreSQL is migrated by `conduit migrate` (one job, under
+/// an advisory lock) unless `migrate_on_start` says otherwise; a schema older
+/// than this release stops the start, a newer one is accepted.
+fn prepare_schema(
+    store: &dyn Store,
+    database: &DatabaseUrl,
+    migrate_on_start: bool,
+) -> Result<(), String> {
+    let (migrations, migrate) = match database {
+        DatabaseUrl::Sqlite(_) => (migrate::SQLITE, true),
+        DatabaseUrl::Postgres(_) => (migrate::POSTGRES, migrate_on_start),
+    };
+    if migrate {
         let applied = store
             .migrate()
             .map_err(|e| format!("migration failed: {e}"))?;
         for m in applied {
             tracing::info!(version = m.version, name = %m.name, "applied migration");
         }
+        return Ok(());
+    }
+    let current = store
+        .schema_version()
+        .map_err(|e| format!("cannot read the schema version: {e}"))?;
+    let needed = migrate::latest(migrations);
+    if current < needed {
+        return Err(format!(
+            "the database schema is at version {current} but this release needs {needed}: \
+             run `conduit migrate` first (or set migrate_on_start)"
+        ));
     }
     Ok(())
 }

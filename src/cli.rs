@@ -68,7 +68,11 @@ fn dispatch(cli: Cli) -> Result<(), String> {
 }
 
 fn migrate(config: &Config) -> Result<(), String> {
-    let store = store::open(&config.database(), 1, config.pool_timeout_ms)?;
+    let options = store::PoolOptions {
+        pool_size: 1,
+        ..config.pool_options()
+    };
+    let store = store::open(&config.database(), &options)?;
     let applied = store
         .migrate()
         .map_err(|e| format!("migration failed: {e}"))?;

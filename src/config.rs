@@ -36,6 +36,8 @@ const KNOWN_KEYS: &[&str] = &[
     "scrypt",
     "pool_size",
     "pool_timeout_ms",
+    "startup_timeout_secs",
+    "migrate_on_start",
     "log_level",
     "log_format",
     "cors_origins",
@@ -63,6 +65,11 @@ pub struct Config {
     pub pool_size: u32,
     /// How long a request waits for a free database connection before 503.
     pub pool_timeout_ms: u64,
+    /// How long to keep retrying an unreachable PostgreSQL at start.
+    pub startup_timeout_secs: u64,
+    /// PostgreSQL only: apply pending migrations in `serve` instead of
+    /// requiring `conduit migrate` first (SQLite always migrates).
+    pub migrate_on_start: bool,
     /// A `tracing` filter such as `info` or `conduit=debug,warn`.
     pub log_level: String,
     /// `text` for people, `json` for log collectors.
@@ -104,6 +111,8 @@ impl Default for Config {
             },
             pool_size: 8,
             pool_timeout_ms: 5_000,
+            startup_timeout_secs: 30,
+            migrate_on_start: false,
             log_level: "info".into(),
             log_format: LogFormat::Text,
             cors_origins: vec!["*".into()],
@@ -253,6 +262,20 @@ impl Config {
         if self.token_lifetime_secs == 0 {
             return Err("token_lifetime_secs: must be at least 1".into());
         }
+        for origin in &self.cors_origins {
+            let valid = origin == "*"
+                || ((origin.starts_with("http://") || origin.starts_with("https://"))
+                    && !origin.ends_with('/')
+                    && origin
+                        .split("://")
+                        .nth(1)
+                        .is_some_and(|host| !host.is_empty() && !host.contains('/')));
+            if !valid {
+                return Err(format!(
+                    "cors_origins: {origin:?} is not \"*\" or an origin like https://example.com"
+                ));
+            }
+        }
         if self.max_body_bytes < 1024 {
             return Err("max_body_bytes: must be at least 1024".into());
         }
@@ -266,6 +289,15 @@ impl Config {
     pub fn database(&self) -> DatabaseUrl {
         DatabaseUrl::parse(self.database_url.expose())
             .expect("database_url was validated when the config was loaded")
+    }
+
+    /// The pool settings for [`crate::store::open`].
+    pub fn pool_options(&self) -> crate::store::PoolOptions {
+        crate::store::PoolOptions {
+            pool_size: self.pool_size,
+            pool_timeout_ms: self.pool_timeout_ms,
+            startup_timeout_secs: self.startup_timeout_secs,
+        }
     }
 
     /// The configuration as TOML with every secret replaced by `<redacted>`.

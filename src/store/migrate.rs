@@ -21,6 +21,17 @@ pub const SQLITE: &[Migration] = &[Migration {
     sql: include_str!("../../sql/sqlite/V1__initial.sql"),
 }];
 
+/// The PostgreSQL migrations, oldest first (same versions as SQLite's).
+pub const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial",
+    sql: include_str!("../../sql/postgres/V1__initial.sql"),
+}];
+
+/// The table that records applied migrations (PostgreSQL).
+pub const CREATE_HISTORY_POSTGRES: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
+    version bigint PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)";
+
 /// The table that records applied migrations (SQLite).
 pub const CREATE_HISTORY_SQLITE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
     version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)";
@@ -42,10 +53,21 @@ pub fn latest(all: &[Migration]) -> i64 {
 mod tests {
     use super::*;
 
-    /// Every file under `sql/sqlite/` is listed, in order, and nothing else.
+    /// Every file under `sql/<backend>/` is listed, in order, and nothing else.
     #[test]
-    fn embedded_list_matches_the_sql_folder() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/sql/sqlite");
+    fn embedded_lists_match_the_sql_folders() {
+        check_folder("sqlite", SQLITE);
+        check_folder("postgres", POSTGRES);
+        let versions = |all: &[Migration]| all.iter().map(|m| m.version).collect::<Vec<_>>();
+        assert_eq!(
+            versions(SQLITE),
+            versions(POSTGRES),
+            "backends move in step"
+        );
+    }
+
+    fn check_folder(backend: &str, list: &[Migration]) {
+        let dir = format!("{}/sql/{backend}", env!("CARGO_MANIFEST_DIR"));
         let mut files: Vec<String> = std::fs::read_dir(dir)
             .expect("sql/sqlite exists")
             .map(|e| {
@@ -63,12 +85,12 @@ mod tests {
                 .and_then(|v| v.parse::<i64>().ok())
                 .unwrap_or(i64::MAX)
         });
-        let listed: Vec<String> = SQLITE
+        let listed: Vec<String> = list
             .iter()
             .map(|m| format!("V{}__{}.sql", m.version, m.name))
             .collect();
-        assert_eq!(files, listed);
-        assert!(SQLITE.windows(2).all(|w| w[0].version < w[1].version));
+        assert_eq!(files, listed, "{backend}");
+        assert!(list.windows(2).all(|w| w[0].version < w[1].version));
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! (unique slugs, the migration list) is written once here.
 
 pub mod migrate;
+pub mod pg_tls;
+pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -192,20 +194,22 @@ fn with_unique_slug<T>(
     )))
 }
 
-/// Opens the backend named by the URL. Nothing is migrated here.
-pub fn open(
-    url: &DatabaseUrl,
-    pool_size: u32,
-    pool_timeout_ms: u64,
-) -> Result<Arc<dyn Store>, String> {
+/// How a backend's connection pool behaves.
+#[derive(Clone, Copy, Debug)]
+pub struct PoolOptions {
+    /// Connections at most.
+    pub pool_size: u32,
+    /// How long a caller waits for a free connection before `Unavailable`.
+    pub pool_timeout_ms: u64,
+    /// How long to keep retrying an unreachable server at start (PostgreSQL).
+    pub startup_timeout_secs: u64,
+}
+
+/// Opens the backend named by the URL's scheme. Nothing is migrated here.
+pub fn open(url: &DatabaseUrl, options: &PoolOptions) -> Result<Arc<dyn Store>, String> {
     match url {
-        DatabaseUrl::Sqlite(path) => {
-            let store = sqlite::SqliteStore::open(path, pool_size, pool_timeout_ms)?;
-            Ok(Arc::new(store))
-        }
-        DatabaseUrl::Postgres(_) => Err(
-            "database_url: PostgreSQL is not supported by this build yet; use sqlite://PATH".into(),
-        ),
+        DatabaseUrl::Sqlite(path) => Ok(Arc::new(sqlite::SqliteStore::open(path, options)?)),
+        DatabaseUrl::Postgres(url) => Ok(Arc::new(postgres::PgStore::open(url, options)?)),
     }
 }
 

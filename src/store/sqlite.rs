@@ -17,7 +17,7 @@ use rusqlite::{
 };
 
 use super::migrate;
-use super::{AppliedMigration, Store, StoreError, StoreResult, UniqueKey};
+use super::{AppliedMigration, PoolOptions, Store, StoreError, StoreResult, UniqueKey};
 use crate::domain::article::{ArticleChanges, ArticleFilter, NewArticle, Page};
 use crate::domain::user::{NewUser, UserChanges};
 use crate::domain::views::{ArticlePage, ArticleView, CommentView, Profile, Timestamp, UserRecord};
@@ -33,7 +33,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database file. The parent folder must
     /// exist. Fails with a one-line reason when the file cannot be opened.
-    pub fn open(path: &Path, pool_size: u32, pool_timeout_ms: u64) -> Result<Self, String> {
+    pub fn open(path: &Path, options: &PoolOptions) -> Result<Self, String> {
         // Fail fast with SQLite's own reason; the pool would retry until
         // its checkout timeout and then report only that.
         Connection::open(path)
@@ -47,9 +47,9 @@ impl SqliteStore {
             conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
         });
         let pool = Pool::builder()
-            .max_size(pool_size)
+            .max_size(options.pool_size)
             .min_idle(Some(1))
-            .connection_timeout(Duration::from_millis(pool_timeout_ms))
+            .connection_timeout(Duration::from_millis(options.pool_timeout_ms))
             .build(manager)
             .map_err(|e| format!("cannot open SQLite database {}: {e}", path.display()))?;
         Ok(SqliteStore { pool })

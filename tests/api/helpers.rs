@@ -1,7 +1,6 @@
 //! Spawning the app and talking to it.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 use conduit::app::App;
 use conduit::config::{self, Config};
@@ -12,26 +11,107 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 
 /// Declares `#[tokio::test]`s that run each listed `async fn(TestApp)`
-/// against a fresh server.
+/// against a fresh server, once per backend. The PostgreSQL ones are
+/// ignored unless run with `--run-ignored` and `CONDUIT_TEST_POSTGRES_URL`.
 macro_rules! http_tests {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    super::$name($crate::helpers::spawn_app().await).await
+                    super::$name($crate::helpers::spawn_app_on($crate::helpers::Backend::Sqlite).await).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                #[ignore = "needs PostgreSQL: set CONDUIT_TEST_POSTGRES_URL and pass --run-ignored all"]
+                async fn $name() {
+                    super::$name($crate::helpers::spawn_app_on($crate::helpers::Backend::Postgres).await).await
                 }
             )*
         }
     };
 }
 
+/// Which storage backend a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database of a test's own: a SQLite file in a temporary folder, or a
+/// fresh schema on the PostgreSQL server named by `CONDUIT_TEST_POSTGRES_URL`
+/// (dropped again when the test ends).
+pub struct TestDatabase {
+    pub url: String,
+    /// Keeps the SQLite folder alive.
+    _dir: Option<TempDir>,
+    /// The server URL and schema to drop.
+    schema: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    pub fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                TestDatabase {
+                    url: format!("sqlite://{}", dir.path().join("conduit.db").display()),
+                    _dir: Some(dir),
+                    schema: None,
+                }
+            }
+            Backend::Postgres => {
+                let server = postgres_server_url();
+                let schema = format!("test_{:016x}", rand::random::<u64>());
+                run_sql(&server, &format!("CREATE SCHEMA {schema}"));
+                let separator = if server.contains('?') { '&' } else { '?' };
+                TestDatabase {
+                    url: format!("{server}{separator}options=-c%20search_path%3D{schema}"),
+                    _dir: None,
+                    schema: Some((server, schema)),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some((server, schema)) = self.schema.take() {
+            run_sql(&server, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+        }
+    }
+}
+
+/// The PostgreSQL server for tests; its absence is a test failure, since
+/// these tests only run when asked for.
+pub fn postgres_server_url() -> String {
+    std::env::var("CONDUIT_TEST_POSTGRES_URL")
+        .expect("CONDUIT_TEST_POSTGRES_URL must name a PostgreSQL server for this test")
+}
+
+/// Runs `sql` on its own connection, on a plain thread: the synchronous
+/// client must not run on an async runtime's thread.
+pub fn run_sql(url: &str, sql: &str) {
+    let (url, sql) = (url.to_owned(), sql.to_owned());
+    std::thread::spawn(move || {
+        let mut client =
+            postgres::Client::connect(&url, postgres::NoTls).expect("connect to the test server");
+        client.batch_execute(&sql).expect("test SQL runs");
+    })
+    .join()
+    .expect("SQL thread");
+}
+
 /// A running server with its own database; stopped when dropped.
 pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
-    /// The folder that holds the SQLite file; removed on drop.
-    pub dir: TempDir,
+    pub db: TestDatabase,
     pub config: Config,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -54,19 +134,21 @@ pub struct TestUser {
     pub token: String,
 }
 
-pub async fn spawn_app() -> TestApp {
-    spawn_app_with(|_| {}).await
+pub async fn spawn_app_on(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
 }
 
 /// Spawns a server whose config `adjust` may change (database excepted).
-pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = config::for_tests(&dir.path().join("conduit.db"));
+pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let db = TestDatabase::new(backend);
+    let mut config = config::for_tests(std::path::Path::new("unused"));
+    config.database_url = config::Secret::new(db.url.clone());
+    config.migrate_on_start = true;
     adjust(&mut config);
-    start(dir, config).await
+    start(db, config).await
 }
 
-async fn start(dir: TempDir, config: Config) -> TestApp {
+async fn start(db: TestDatabase, config: Config) -> TestApp {
     let app = App::build(&config).await.expect("app builds");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -79,7 +161,7 @@ async fn start(dir: TempDir, config: Config) -> TestApp {
     TestApp {
         addr,
         client: reqwest::Client::new(),
-        dir,
+        db,
         config,
         shutdown: Some(tx),
         server: Some(server),
@@ -89,22 +171,21 @@ async fn start(dir: TempDir, config: Config) -> TestApp {
 impl TestApp {
     /// Stops this server and starts another on the same database and config.
     pub async fn restart(mut self) -> TestApp {
-        self.stop().await;
-        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"));
-        start(dir, self.config.clone()).await
-    }
-
-    async fn stop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         if let Some(server) = self.server.take() {
             let _ = server.await;
         }
-    }
-
-    pub fn db_path(&self) -> PathBuf {
-        self.dir.path().join("conduit.db")
+        let db = std::mem::replace(
+            &mut self.db,
+            TestDatabase {
+                url: String::new(),
+                _dir: None,
+                schema: None,
+            },
+        );
+        start(db, self.config.clone()).await
     }
 
     pub fn url(&self, path: &str) -> String {

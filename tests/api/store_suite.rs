@@ -10,6 +10,12 @@ use conduit::domain::user::{NewUser, UserChanges};
 use conduit::domain::views::{ArticleView, UserRecord};
 use conduit::store::{self, Store, StoreError, UniqueKey};
 
+const OPTIONS: store::PoolOptions = store::PoolOptions {
+    pool_size: 2,
+    pool_timeout_ms: 5_000,
+    startup_timeout_secs: 5,
+};
+
 /// A migrated store and whatever keeps its database alive.
 pub struct Backend {
     pub store: Arc<dyn Store>,
@@ -17,23 +23,42 @@ pub struct Backend {
 }
 
 pub fn sqlite() -> Backend {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = DatabaseUrl::Sqlite(dir.path().join("store.db"));
-    let store = store::open(&url, 2, 5_000).expect("open sqlite");
+    open(crate::helpers::Backend::Sqlite)
+}
+
+pub fn postgres() -> Backend {
+    open(crate::helpers::Backend::Postgres)
+}
+
+fn open(backend: crate::helpers::Backend) -> Backend {
+    let db = crate::helpers::TestDatabase::new(backend);
+    let url = DatabaseUrl::parse(&db.url).expect("test database URL");
+    let store = store::open(&url, &OPTIONS).expect("open the test database");
     store.migrate().expect("migrate");
     Backend {
         store,
-        _guard: Box::new(dir),
+        _guard: Box::new(db),
     }
 }
 
+/// One `#[test]` per listed suite function and backend.
 macro_rules! store_tests {
-    ($backend:ident => $open:path; $($name:ident),* $(,)?) => {
-        mod $backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_store {
             $(
                 #[test]
                 fn $name() {
-                    let backend = $open();
+                    let backend = super::sqlite();
+                    super::$name(backend.store.as_ref());
+                }
+            )*
+        }
+        mod postgres_store {
+            $(
+                #[test]
+                #[ignore = "needs PostgreSQL: set CONDUIT_TEST_POSTGRES_URL and pass --run-ignored all"]
+                fn $name() {
+                    let backend = super::postgres();
                     super::$name(backend.store.as_ref());
                 }
             )*
@@ -442,7 +467,7 @@ fn settings_keep_their_first_value(store: &dyn Store) {
     assert_eq!(store.setting_or_insert("other", "x").unwrap(), "x");
 }
 
-store_tests!(sqlite_store => super::sqlite;
+store_tests!(
     users_are_unique_by_username_and_email_ignoring_case,
     only_password_changes_bump_the_credential_version,
     favorites_are_counted_exactly_and_flagged_per_viewer,
