@@ -20,6 +20,9 @@ use crate::store::{self, migrate, Db, Store};
 /// The settings key of the generated token secret (SQLite only).
 const SECRET_SETTING: &str = "jwt_secret";
 
+const PG_SECRET_REQUIRED: &str =
+    "secret: required on PostgreSQL (replicas must share it); set CONDUIT_SECRET";
+
 pub struct App {
     ctx: Ctx,
     cors: CorsOrigins,
@@ -30,6 +33,10 @@ impl App {
     /// line, fit for the operator.
     pub async fn build(config: &Config) -> Result<App, String> {
         let database = config.database();
+        if matches!(database, DatabaseUrl::Postgres(_)) && config.secret.is_none() {
+            // Checked before connecting: replicas must share one secret.
+            return Err(PG_SECRET_REQUIRED.into());
+        }
         let options = config.pool_options();
         let migrate = config.migrate_on_start;
         let configured_secret = config.secret.as_ref().map(|s| s.expose().to_owned());
@@ -135,9 +142,7 @@ fn resolve_secret(
             }
             Ok(secret)
         }
-        DatabaseUrl::Postgres(_) => Err(
-            "secret: required on PostgreSQL (replicas must share it); set CONDUIT_SECRET".into(),
-        ),
+        DatabaseUrl::Postgres(_) => Err(PG_SECRET_REQUIRED.into()),
     }
 }
 

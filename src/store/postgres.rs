@@ -73,6 +73,29 @@ impl PgStore {
         let manager = Manager {
             inner: PostgresConnectionManager::new(target.config, tls),
         };
+        // Connect once by hand first: it fails fast with the real reason
+        // (refused, TLS, auth), where the pool would wait out its timeout.
+        let deadline = Instant::now() + Duration::from_secs(options.startup_timeout_secs);
+        let mut backoff = Duration::from_millis(200);
+        let first = loop {
+            match r2d2::ManageConnection::connect(&manager) {
+                Ok(conn) => break conn,
+                Err(e) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Err(format!(
+                            "cannot connect to PostgreSQL within {}s: {e}",
+                            options.startup_timeout_secs
+                        ));
+                    }
+                    let pause = backoff.min(deadline - now);
+                    tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "PostgreSQL not reachable yet");
+                    std::thread::sleep(pause);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        };
+        drop(first);
         let pool = Pool::builder()
             .max_size(options.pool_size)
             // Open connections on demand: many replicas (and parallel tests)
@@ -83,25 +106,7 @@ impl PgStore {
             .test_on_check_out(false)
             .connection_timeout(Duration::from_millis(options.pool_timeout_ms))
             .build_unchecked(manager);
-        let store = PgStore { pool };
-        let deadline = Instant::now() + Duration::from_secs(options.startup_timeout_secs);
-        let mut backoff = Duration::from_millis(200);
-        loop {
-            match store.pool.get() {
-                Ok(_) => return Ok(store),
-                Err(e) if Instant::now() + backoff < deadline => {
-                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "PostgreSQL not reachable yet");
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-                Err(e) => {
-                    return Err(format!(
-                        "cannot connect to PostgreSQL within {}s: {e}",
-                        options.startup_timeout_secs
-                    ))
-                }
-            }
-        }
+        Ok(PgStore { pool })
     }
 
     fn conn(&self) -> StoreResult<PooledConnection<Manager>> {

@@ -99,8 +99,8 @@ pub fn postgres_server_url() -> String {
 pub fn run_sql(url: &str, sql: &str) {
     let (url, sql) = (url.to_owned(), sql.to_owned());
     std::thread::spawn(move || {
-        let mut client =
-            postgres::Client::connect(&url, postgres::NoTls).expect("connect to the test server");
+        let mut client = ::postgres::Client::connect(&url, ::postgres::NoTls)
+            .expect("connect to the test server");
         client.batch_execute(&sql).expect("test SQL runs");
     })
     .join()

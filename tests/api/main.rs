@@ -11,6 +11,8 @@ mod helpers;
 mod articles;
 mod cli;
 mod comments;
+mod concurrency;
+mod pg_only;
 mod profiles;
 mod store_suite;
 mod tags;

@@ -1,0 +1,466 @@
+//! PostgreSQL-only behaviour: TLS modes, migrations under an advisory lock,
+//! the schema check at start, and faults (server down at start, restarted
+//! while serving, pool exhausted) against a throwaway cluster of the test's
+//! own, so stopping it never disturbs the shared server.
+//!
+//! All ignored unless run with `--run-ignored all` and
+//! `CONDUIT_TEST_POSTGRES_URL`.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use conduit::config::DatabaseUrl;
+use conduit::store::{self, PoolOptions};
+use serde_json::json;
+
+use crate::helpers::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_conduit");
+const SECRET: &str = "a-test-secret-of-at-least-thirty-two-bytes";
+
+fn options(startup_timeout_secs: u64) -> PoolOptions {
+    PoolOptions {
+        pool_size: 2,
+        pool_timeout_ms: 1_000,
+        startup_timeout_secs,
+    }
+}
+
+/// The shared server's URL with `sslmode` (and more) appended.
+fn with_params(params: &str) -> String {
+    let server = postgres_server_url();
+    let separator = if server.contains('?') { '&' } else { '?' };
+    format!("{server}{separator}{params}")
+}
+
+fn open(url: &str) -> Result<std::sync::Arc<dyn store::Store>, String> {
+    store::open(&DatabaseUrl::parse(url).expect("postgres URL"), &options(0))
+}
+
+/// The server's own certificate file, when this process can read it.
+fn server_certificate() -> Option<PathBuf> {
+    let url = postgres_server_url();
+    let path = std::thread::spawn(move || {
+        let mut client = ::postgres::Client::connect(&url, ::postgres::NoTls).ok()?;
+        client
+            .query_one("SHOW ssl_cert_file", &[])
+            .ok()
+            .map(|r| r.get::<_, String>(0))
+    })
+    .join()
+    .ok()
+    .flatten()?;
+    let path = PathBuf::from(path);
+    std::fs::read(&path).ok().map(|_| path)
+}
+
+#[test]
+#[ignore = "needs PostgreSQL"]
+fn tls_modes_follow_libpq() {
+    for mode in ["disable", "prefer", "require"] {
+        let store = open(&with_params(&format!("sslmode={mode}")))
+            .unwrap_or_else(|e| panic!("sslmode={mode} connects: {e}"));
+        store
+            .schema_version()
+            .unwrap_or_else(|e| panic!("sslmode={mode} queries: {e}"));
+    }
+    // The local server's certificate is self-signed: not in the built-in roots.
+    for mode in ["verify-ca", "verify-full"] {
+        let error = open(&with_params(&format!("sslmode={mode}")))
+            .err()
+            .unwrap_or_else(|| panic!("sslmode={mode} must not trust a self-signed certificate"));
+        assert!(
+            error.contains("TLS") || error.contains("tls"),
+            "{mode}: {error}"
+        );
+    }
+    if let Some(cert) = server_certificate() {
+        let root = cert.display().to_string();
+        let ca = open(&with_params(&format!(
+            "sslmode=verify-ca&sslrootcert={root}"
+        )));
+        assert!(
+            ca.is_ok(),
+            "verify-ca with the server's certificate as root: {:?}",
+            ca.err()
+        );
+    } else {
+        eprintln!("server certificate not readable here: verify-ca with sslrootcert not exercised");
+    }
+}
+
+#[test]
+#[ignore = "needs PostgreSQL"]
+fn concurrent_migrate_runs_apply_each_migration_once() {
+    let db = TestDatabase::new(Backend::Postgres);
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            Command::new(BIN)
+                .arg("migrate")
+                .env_clear()
+                .env("CONDUIT_DATABASE_URL", &db.url)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn migrate")
+        })
+        .collect();
+    let mut applied_lines = 0;
+    for child in children {
+        let output = child.wait_with_output().expect("migrate finishes");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        applied_lines += stdout.lines().filter(|l| l.starts_with("applied ")).count();
+    }
+    let known = conduit::store::migrate::POSTGRES.len();
+    assert_eq!(
+        applied_lines, known,
+        "each migration applied by exactly one run"
+    );
+    let store = open(&db.url).expect("open");
+    assert_eq!(
+        store.schema_version().unwrap(),
+        conduit::store::migrate::latest(conduit::store::migrate::POSTGRES)
+    );
+}
+
+#[test]
+#[ignore = "needs PostgreSQL"]
+fn serve_refuses_a_schema_behind_the_binary_and_needs_a_secret() {
+    let db = TestDatabase::new(Backend::Postgres);
+    let run = |envs: &[(&str, &str)]| {
+        let output = Command::new(BIN)
+            .arg("serve")
+            .env_clear()
+            .env("CONDUIT_DATABASE_URL", &db.url)
+            .env("CONDUIT_LISTEN", "127.0.0.1:0")
+            .envs(envs.iter().copied())
+            .output()
+            .expect("serve runs");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = run(&[("CONDUIT_SECRET", SECRET)]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("run `conduit migrate` first"), "{stderr}");
+    let (code, stderr) = run(&[]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("secret: required on PostgreSQL"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL"]
+async fn an_exhausted_pool_answers_503_after_the_checkout_timeout() {
+    let app = spawn_app_with(Backend::Postgres, |c| {
+        c.pool_size = 1;
+        c.pool_timeout_ms = 500;
+    })
+    .await;
+    let jake = app.register("jake").await;
+    app.create_article(&jake, "Locked", &[]).await;
+    // Another session holds an exclusive lock, so the next list query waits
+    // inside the pool's only connection.
+    let url = app.db.url.clone();
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let mut client = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+        let mut tx = client.transaction().unwrap();
+        tx.batch_execute("LOCK TABLE articles IN ACCESS EXCLUSIVE MODE")
+            .unwrap();
+        locked_tx.send(()).unwrap();
+        release_rx.recv_timeout(Duration::from_secs(20)).ok();
+        tx.rollback().unwrap();
+    });
+    locked_rx.recv().unwrap();
+    let app = std::sync::Arc::new(app);
+    let stuck = {
+        let app = app.clone();
+        tokio::spawn(async move { app.get("/api/articles", None).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    let shed = app.get("/api/tags", None).await;
+    shed.assert_error(
+        503,
+        "temporarily unavailable",
+        "second request while the only connection is busy",
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "answered after {:?}",
+        started.elapsed()
+    );
+    release_tx.send(()).unwrap();
+    holder.join().unwrap();
+    assert_eq!(
+        stuck.await.unwrap().status,
+        200,
+        "the waiting request completes"
+    );
+    assert_eq!(
+        app.get("/api/tags", None).await.status,
+        200,
+        "pool usable again"
+    );
+}
+
+/// A PostgreSQL cluster of the test's own, in a temporary folder, on a free
+/// port; stopped when dropped.
+struct ThrowawayCluster {
+    dir: tempfile::TempDir,
+    port: u16,
+    bin: PathBuf,
+}
+
+impl ThrowawayCluster {
+    fn create() -> Self {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL server binaries under /usr/lib/postgresql")
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .find(|p| p.join("initdb").exists())
+            .expect("an initdb binary");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let cluster = ThrowawayCluster { dir, port, bin };
+        if as_root() {
+            // initdb and postgres refuse to run as root.
+            Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(cluster.dir.path())
+                .status()
+                .unwrap();
+        }
+        let data = cluster.data();
+        let status = cluster
+            .command("initdb")
+            .args(["-A", "trust", "-U", "postgres", "--no-sync", "-D", &data])
+            .stdout(Stdio::null())
+            .status()
+            .expect("initdb runs");
+        assert!(status.success(), "initdb failed");
+        cluster
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    fn url(&self) -> String {
+        format!(
+            "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable",
+            self.port
+        )
+    }
+
+    fn command(&self, tool: &str) -> Command {
+        let path = self.bin.join(tool).display().to_string();
+        if as_root() {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--", &path]);
+            command
+        } else {
+            Command::new(path)
+        }
+    }
+
+    fn start(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.path().display()
+        );
+        let log = format!("{}/server.log", self.dir.path().display());
+        let status = self
+            .command("pg_ctl")
+            .args([
+                "-D",
+                &self.data(),
+                "-o",
+                &options,
+                "-l",
+                &log,
+                "-w",
+                "-t",
+                "30",
+                "start",
+            ])
+            .stdout(Stdio::null())
+            .status()
+            .expect("pg_ctl start");
+        assert!(
+            status.success(),
+            "pg_ctl start failed: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+
+    fn stop(&self) {
+        let _ = self
+            .command("pg_ctl")
+            .args(["-D", &self.data(), "-m", "fast", "-w", "-t", "30", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+impl Drop for ThrowawayCluster {
+    fn drop(&mut self) {
+        let _ = self
+            .command("pg_ctl")
+            .args(["-D", &self.data(), "-m", "immediate", "-w", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+#[test]
+#[ignore = "needs PostgreSQL server binaries"]
+fn an_unreachable_server_is_retried_then_reported() {
+    let cluster = ThrowawayCluster::create();
+    let serve = |timeout: &str| {
+        Command::new(BIN)
+            .arg("serve")
+            .env_clear()
+            .env("CONDUIT_DATABASE_URL", cluster.url())
+            .env("CONDUIT_SECRET", SECRET)
+            .env("CONDUIT_LISTEN", "127.0.0.1:0")
+            .env("CONDUIT_MIGRATE_ON_START", "true")
+            .env("CONDUIT_STARTUP_TIMEOUT_SECS", timeout)
+            .env("CONDUIT_LOG_FORMAT", "json")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn serve")
+    };
+
+    // Nobody listening: retried for the configured time, then exit 1.
+    let started = Instant::now();
+    let output = serve("2").wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot connect to PostgreSQL within 2s"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("PostgreSQL not reachable yet"),
+        "retries are logged: {stderr}"
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1500) && waited < Duration::from_secs(10),
+        "waited {waited:?}"
+    );
+
+    // The server appears while conduit retries: it starts normally.
+    let mut child = serve("30");
+    std::thread::sleep(Duration::from_millis(700));
+    cluster.start();
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let listening = lines.any(|l| l.is_ok_and(|l| l.contains("conduit listening")));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(listening, "conduit started once PostgreSQL came up");
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL server binaries"]
+async fn a_database_restart_gives_503s_then_recovers_without_a_restart() {
+    let cluster = tokio::task::spawn_blocking(|| {
+        let cluster = ThrowawayCluster::create();
+        cluster.start();
+        cluster
+    })
+    .await
+    .unwrap();
+    let url = cluster.url();
+    // The throwaway cluster replaces the test database the helper made.
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.database_url = conduit::config::Secret::new(url);
+        c.pool_timeout_ms = 1_000;
+    })
+    .await;
+    let jake = app.register("jake").await;
+    app.create_article(&jake, "Before", &[]).await;
+
+    let cluster = tokio::task::spawn_blocking(move || {
+        cluster.stop();
+        cluster
+    })
+    .await
+    .unwrap();
+    for attempt in 0..3 {
+        let started = Instant::now();
+        let resp = app.get("/api/articles", Some(&jake.token)).await;
+        resp.assert_error(
+            503,
+            "temporarily unavailable",
+            &format!("request {attempt} while the database is down"),
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "answered within the checkout timeout"
+        );
+    }
+
+    let cluster = tokio::task::spawn_blocking(move || {
+        cluster.start();
+        cluster
+    })
+    .await
+    .unwrap();
+    let back = Instant::now();
+    loop {
+        let resp = app.get("/api/articles", Some(&jake.token)).await;
+        if resp.status == 200 {
+            assert_eq!(
+                resp.body["articlesCount"], 1,
+                "data kept across the restart"
+            );
+            break;
+        }
+        assert_eq!(resp.status, 503, "{:?}", resp.body);
+        assert!(
+            back.elapsed() < Duration::from_secs(20),
+            "no recovery after 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("recovered {:?} after PostgreSQL came back", back.elapsed());
+    let created = app
+        .post(
+            "/api/articles",
+            Some(&jake.token),
+            json!({"article": {"title": "After", "description": "", "body": "b"}}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "writes work again: {:?}", created.body);
+    drop(app);
+    drop(cluster);
+}
