@@ -24,7 +24,7 @@ use crate::domain::views::{ArticlePage, ArticleView, CommentView, Profile, Times
 use crate::domain::UserId;
 
 /// Key of the advisory lock that serializes `conduit migrate` runs.
-const MIGRATION_LOCK: i64 = 0x636f_6e64_7569_74; // "conduit"
+const MIGRATION_LOCK: i64 = 0x0063_6f6e_6475_6974; // "conduit" in ASCII
 
 type Param<'a> = &'a (dyn ToSql + Sync);
 

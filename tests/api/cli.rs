@@ -75,7 +75,9 @@ fn startup_errors_exit_nonzero_with_one_line_reasons() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let taken_addr = taken.local_addr().unwrap().to_string();
     std::fs::write(dir.path().join("bad.toml"), "pool_size = \"many\"\n").unwrap();
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<&str>, &str)> = vec![
+    /// What is wrong, the environment, the arguments, what the reason names.
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<&'a str>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "short secret",
             vec![("CONDUIT_SECRET", "short")],

@@ -40,9 +40,7 @@ async fn concurrent_favorites_of_one_article_keep_the_count_exact(app: TestApp) 
         .await;
     assert_eq!(article.body["article"]["favoritesCount"], 20);
     assert_eq!(article.body["article"]["favorited"], true);
-    let anonymous = app
-        .get(&format!("/api/articles?favorited=fan7"), None)
-        .await;
+    let anonymous = app.get("/api/articles?favorited=fan7", None).await;
     assert_eq!(anonymous.body["articlesCount"], 1);
 }
 
