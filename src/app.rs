@@ -7,14 +7,19 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 
 use crate::auth::jwt::Tokens;
+use crate::auth::limits::Limits;
 use crate::auth::password::Passwords;
 use crate::config::{Config, DatabaseUrl};
+use crate::http::client::TrustedProxies;
 use crate::http::{self, CorsOrigins, Ctx};
+use crate::server::{self, ServerOptions};
 use crate::store::{self, migrate, Db, Store};
 
 /// The settings key of the generated token secret (SQLite only).
@@ -26,6 +31,7 @@ const PG_SECRET_REQUIRED: &str =
 pub struct App {
     ctx: Ctx,
     cors: CorsOrigins,
+    server: ServerOptions,
 }
 
 impl App {
@@ -57,30 +63,77 @@ impl App {
                 .map(|s| s.expose().as_bytes()),
             config.token_lifetime_secs,
         );
-        let passwords = Passwords::new(config.scrypt).map_err(|e| format!("scrypt: {e}"))?;
+        let passwords = Passwords::new(config.scrypt, config.hash_concurrency, config.hash_queue)
+            .map_err(|e| format!("scrypt: {e}"))?;
+        let schema_needed = migrate::latest(match config.database() {
+            DatabaseUrl::Sqlite(_) => migrate::SQLITE,
+            DatabaseUrl::Postgres(_) => migrate::POSTGRES,
+        });
         Ok(App {
             ctx: Ctx {
                 db: Db::new(store),
                 tokens: Arc::new(tokens),
                 passwords,
+                limits: Arc::new(Limits::new(&config.limits)),
                 max_body_bytes: config.max_body_bytes,
+                draining: Arc::new(AtomicBool::new(false)),
+                schema_needed,
             },
             cors: CorsOrigins(config.cors_origins.clone()),
+            server: ServerOptions {
+                request_timeout: Duration::from_secs(config.request_timeout_secs),
+                header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
+                drain: Duration::from_secs(config.drain_secs),
+                max_connections: config.max_connections,
+                max_in_flight: config.max_in_flight,
+                trusted_proxies: TrustedProxies::parse(&config.trusted_proxies)?,
+            },
         })
     }
 
-    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    /// Serves the API on `listener` (and `/metrics` on `metrics` when
+    /// given, else on the API's listener) until `shutdown` completes; then
+    /// drains open requests for up to the drain period. Returns whether
+    /// every request finished in time.
     pub async fn serve(
         self,
         listener: TcpListener,
+        metrics: Option<TcpListener>,
         shutdown: impl Future<Output = ()> + Send + 'static,
-    ) {
-        let routes = http::routes(self.ctx, &self.cors);
-        warp::serve(routes)
-            .incoming(listener)
-            .graceful(shutdown)
-            .run()
-            .await;
+    ) -> bool {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let metrics_server = metrics.map(|listener| {
+            let routes = http::ops::metrics_route(self.ctx.clone());
+            let options = self.server.clone();
+            let draining = Arc::new(AtomicBool::new(false));
+            tokio::spawn(server::serve(
+                listener,
+                routes,
+                options,
+                draining,
+                stopped(stop_rx.clone()),
+            ))
+        });
+        let routes = http::routes(self.ctx.clone(), &self.cors, metrics_server.is_none());
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        let drained = server::serve(
+            listener,
+            routes,
+            self.server,
+            self.ctx.draining.clone(),
+            stopped(stop_rx),
+        )
+        .await;
+        if let Some(metrics_server) = metrics_server {
+            let _ = metrics_server.await;
+        }
+        drained
     }
 }
 

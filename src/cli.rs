@@ -36,6 +36,9 @@ enum Command {
     Migrate,
     /// Print the effective configuration, secrets redacted.
     Config,
+    /// Probe the local server's /healthz: exit 0 when it answers 200 (for
+    /// container HEALTHCHECKs; the image has no shell or curl).
+    Healthcheck,
 }
 
 pub fn run() -> ExitCode {
@@ -64,6 +67,39 @@ fn dispatch(cli: Cli) -> Result<(), String> {
             telemetry::init(&config.log_level, config.log_format);
             serve(config)
         }
+        Command::Healthcheck => healthcheck(&config),
+    }
+}
+
+fn healthcheck(config: &Config) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let mut addr = config.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let timeout = std::time::Duration::from_secs(2);
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|e| format!("healthcheck: cannot connect to {addr}: {e}"))?;
+    let _ = stream.set_read_timeout(Some(timeout));
+    write!(
+        stream,
+        "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| format!("healthcheck: {e}"))?;
+    let mut head = [0u8; 12];
+    stream
+        .read_exact(&mut head)
+        .map_err(|e| format!("healthcheck: no answer: {e}"))?;
+    if &head == b"HTTP/1.1 200" {
+        Ok(())
+    } else {
+        Err(format!(
+            "healthcheck: answered {}",
+            String::from_utf8_lossy(&head)
+        ))
     }
 }
 
@@ -92,11 +128,25 @@ fn serve(config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async {
         let listener = app::bind(config.listen).await?;
+        let metrics = match config.metrics_listen {
+            Some(addr) => Some(app::bind(addr).await?),
+            None => None,
+        };
         let app = App::build(&config).await?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        tracing::info!(%addr, version = VERSION, database = ?config.database(), "conduit listening");
-        app.serve(listener, app::shutdown_signal()).await;
-        tracing::info!("stopped");
+        let metrics_addr = metrics.as_ref().and_then(|l| l.local_addr().ok());
+        tracing::info!(%addr, metrics = ?metrics_addr, version = VERSION, database = ?config.database(), "conduit listening");
+        let shutdown = async {
+            app::shutdown_signal().await;
+            // A second signal means "now": skip the drain.
+            tokio::spawn(async {
+                app::shutdown_signal().await;
+                eprintln!("conduit: second signal, exiting without draining");
+                std::process::exit(1);
+            });
+        };
+        let drained = app.serve(listener, metrics, shutdown).await;
+        tracing::info!(drained, "stopped");
         Ok(())
     })
 }

@@ -42,6 +42,16 @@ const KNOWN_KEYS: &[&str] = &[
     "log_format",
     "cors_origins",
     "max_body_bytes",
+    "metrics_listen",
+    "drain_secs",
+    "request_timeout_secs",
+    "header_read_timeout_secs",
+    "max_connections",
+    "max_in_flight",
+    "hash_concurrency",
+    "hash_queue",
+    "trusted_proxies",
+    "limits",
 ];
 
 /// The effective configuration of one process.
@@ -79,6 +89,42 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: u64,
+    /// Serve `/metrics` on this address instead of the API's.
+    pub metrics_listen: Option<SocketAddr>,
+    /// After SIGTERM, how long in-flight requests may take before exit.
+    pub drain_secs: u64,
+    /// A request running longer gets 503 (keep it below `drain_secs`).
+    pub request_timeout_secs: u64,
+    /// A client must send a request's headers within this time; it is also
+    /// how long an idle keep-alive connection stays open.
+    pub header_read_timeout_secs: u64,
+    /// Open connections at most; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// Requests being handled at most; more are answered 503 at once.
+    pub max_in_flight: usize,
+    /// Password hashes computed at once (each costs the scrypt memory);
+    /// unset means one per CPU.
+    pub hash_concurrency: Option<usize>,
+    /// Logins and registrations that may wait for a hash slot; beyond this
+    /// they get 503 at once instead of piling up.
+    pub hash_queue: usize,
+    /// Networks (CIDR) of proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<String>,
+    /// Abuse limits per client address and per email.
+    pub limits: LimitsConfig,
+}
+
+/// Fixed-window limits, counted per `window_secs`; 429 beyond them.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub window_secs: u64,
+    /// Failed logins for one email.
+    pub login_failures_per_email: u32,
+    /// Failed logins from one client address.
+    pub login_failures_per_address: u32,
+    /// Registrations from one client address.
+    pub registrations_per_address: u32,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -117,6 +163,21 @@ impl Default for Config {
             log_format: LogFormat::Text,
             cors_origins: vec!["*".into()],
             max_body_bytes: 2 * 1024 * 1024,
+            metrics_listen: None,
+            drain_secs: 20,
+            request_timeout_secs: 15,
+            header_read_timeout_secs: 10,
+            max_connections: 4096,
+            max_in_flight: 1024,
+            hash_concurrency: None,
+            hash_queue: 64,
+            trusted_proxies: Vec::new(),
+            limits: LimitsConfig {
+                window_secs: 600,
+                login_failures_per_email: 20,
+                login_failures_per_address: 100,
+                registrations_per_address: 300,
+            },
         }
     }
 }
@@ -274,6 +335,28 @@ impl Config {
                 return Err(format!(
                     "cors_origins: {origin:?} is not \"*\" or an origin like https://example.com"
                 ));
+            }
+        }
+        for proxy in &self.trusted_proxies {
+            crate::http::client::Cidr::parse(proxy).map_err(|e| format!("trusted_proxies: {e}"))?;
+        }
+        for (key, value) in [
+            ("drain_secs", self.drain_secs),
+            ("request_timeout_secs", self.request_timeout_secs),
+            ("header_read_timeout_secs", self.header_read_timeout_secs),
+            ("limits.window_secs", self.limits.window_secs),
+        ] {
+            if value == 0 {
+                return Err(format!("{key}: must be at least 1"));
+            }
+        }
+        for (key, value) in [
+            ("max_connections", self.max_connections),
+            ("max_in_flight", self.max_in_flight),
+            ("hash_concurrency", self.hash_concurrency.unwrap_or(1)),
+        ] {
+            if value == 0 {
+                return Err(format!("{key}: must be at least 1"));
             }
         }
         if self.max_body_bytes < 1024 {

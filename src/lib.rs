@@ -6,6 +6,7 @@
 //! - [`config`]: layered settings (defaults, `conduit.toml`, `CONDUIT_*`).
 //! - [`telemetry`]: the `tracing` subscriber.
 //! - [`app`]: wires configuration, storage and the HTTP server together.
+//! - [`server`]: connections, request ids, timeouts, load shedding, drain.
 //! - [`http`]: warp routes, one module per resource, plus errors and extractors.
 //! - [`domain`]: validated input types and the read models the API returns;
 //!   knows neither warp nor SQL.
@@ -21,5 +22,6 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -2,4 +2,5 @@
 //! ([`jwt`]). Neither module touches HTTP or the database.
 
 pub mod jwt;
+pub mod limits;
 pub mod password;

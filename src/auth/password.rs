@@ -3,20 +3,30 @@
 //! Hashing costs tens of milliseconds and tens of MiB by design, so it runs
 //! on the blocking pool, and a semaphore (one permit per core) bounds how
 //! many hashes run at once: a burst of logins queues instead of exhausting
-//! memory. Verification of an unknown account runs against a dummy hash, so
+//! memory, and at most `queue` more may wait for a permit: beyond that a
+//! request is refused at once (503) rather than holding memory and a
+//! connection while it waits. Verification of an unknown account runs against a dummy hash, so
 //! the response time does not reveal which emails exist.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use scrypt::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use scrypt::{Params, Scrypt};
 use tokio::sync::Semaphore;
 
 use crate::config::ScryptConfig;
+use crate::telemetry::metrics::METRICS;
 
 #[derive(Debug, thiserror::Error)]
-#[error("password hashing failed: {0}")]
-pub struct HashError(String);
+pub enum HashError {
+    /// Every permit is taken and the wait queue is full.
+    #[error("too many password hashes queued")]
+    Busy,
+    #[error("password hashing failed: {0}")]
+    Failed(String),
+}
 
 #[derive(Clone)]
 pub struct Passwords {
@@ -25,22 +35,33 @@ pub struct Passwords {
 
 struct Inner {
     params: Params,
-    /// Permits for concurrent hashes: one per core.
+    /// Permits for concurrent hashes: one per core unless configured.
     permits: Arc<Semaphore>,
+    /// Callers waiting for a permit now, and how many may.
+    waiting: AtomicUsize,
+    queue: usize,
     /// A hash of a random password, made on first use with the same
     /// parameters as real ones, so a miss costs what a hit costs.
     dummy: OnceLock<String>,
 }
 
 impl Passwords {
-    pub fn new(config: ScryptConfig) -> Result<Self, HashError> {
+    /// `concurrency` hashes at once (default: one per CPU), `queue` waiting.
+    pub fn new(
+        config: ScryptConfig,
+        concurrency: Option<usize>,
+        queue: usize,
+    ) -> Result<Self, HashError> {
         let params = Params::new(config.log_n, config.r, config.p, Params::RECOMMENDED_LEN)
-            .map_err(|e| HashError(e.to_string()))?;
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            .map_err(|e| HashError::Failed(e.to_string()))?;
+        let permits = concurrency
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
         Ok(Passwords {
             inner: Arc::new(Inner {
                 params,
-                permits: Arc::new(Semaphore::new(cores)),
+                permits: Arc::new(Semaphore::new(permits)),
+                waiting: AtomicUsize::new(0),
+                queue,
                 dummy: OnceLock::new(),
             }),
         })
@@ -76,31 +97,47 @@ impl Passwords {
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let permit = Arc::clone(&self.inner.permits)
-            .acquire_owned()
-            .await
-            .map_err(|e| HashError(e.to_string()))?;
+        let permits = Arc::clone(&self.inner.permits);
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                let waiting = &self.inner.waiting;
+                if waiting.fetch_add(1, Ordering::SeqCst) >= self.inner.queue {
+                    waiting.fetch_sub(1, Ordering::SeqCst);
+                    METRICS.hash_rejected.inc();
+                    return Err(HashError::Busy);
+                }
+                METRICS.hash_queue_depth.inc();
+                let started = Instant::now();
+                let permit = permits.acquire_owned().await;
+                METRICS.hash_wait.observe(started.elapsed().as_secs_f64());
+                METRICS.hash_queue_depth.dec();
+                waiting.fetch_sub(1, Ordering::SeqCst);
+                permit.map_err(|e| HashError::Failed(e.to_string()))?
+            }
+        };
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             f()
         })
         .await
-        .map_err(|e| HashError(e.to_string()))
+        .map_err(|e| HashError::Failed(e.to_string()))
     }
 }
 
 impl Inner {
     fn hash(&self, password: &str) -> Result<String, HashError> {
         let salt_bytes: [u8; 16] = rand::random();
-        let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| HashError(e.to_string()))?;
+        let salt =
+            SaltString::encode_b64(&salt_bytes).map_err(|e| HashError::Failed(e.to_string()))?;
         Scrypt
             .hash_password_customized(password.as_bytes(), None, None, self.params, &salt)
             .map(|h| h.to_string())
-            .map_err(|e| HashError(e.to_string()))
+            .map_err(|e| HashError::Failed(e.to_string()))
     }
 
     fn verify(&self, password: &str, hash: &str) -> Result<bool, HashError> {
-        let parsed = PasswordHash::new(hash).map_err(|e| HashError(e.to_string()))?;
+        let parsed = PasswordHash::new(hash).map_err(|e| HashError::Failed(e.to_string()))?;
         Ok(Scrypt.verify_password(password.as_bytes(), &parsed).is_ok())
     }
 }
@@ -110,11 +147,15 @@ mod tests {
     use super::*;
 
     fn cheap() -> Passwords {
-        Passwords::new(ScryptConfig {
-            log_n: 4,
-            r: 8,
-            p: 1,
-        })
+        Passwords::new(
+            ScryptConfig {
+                log_n: 4,
+                r: 8,
+                p: 1,
+            },
+            None,
+            8,
+        )
         .unwrap()
     }
 
@@ -152,12 +193,47 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_full_queue_refuses_at_once() {
+        let passwords = Passwords::new(
+            ScryptConfig {
+                log_n: 12,
+                r: 8,
+                p: 1,
+            },
+            Some(1),
+            1,
+        )
+        .unwrap();
+        let burst: Vec<_> = (0..6)
+            .map(|_| {
+                let p = passwords.clone();
+                tokio::spawn(async move { p.hash("password1".into()).await })
+            })
+            .collect();
+        let mut busy = 0;
+        for task in burst {
+            if let Err(HashError::Busy) = task.await.unwrap() {
+                busy += 1;
+            }
+        }
+        assert!(busy >= 1, "one running, one waiting, the rest refused");
+        assert!(
+            passwords.hash("later".into()).await.is_ok(),
+            "capacity comes back"
+        );
+    }
+
+    #[tokio::test]
     async fn hashes_made_with_other_parameters_still_verify() {
-        let old = Passwords::new(ScryptConfig {
-            log_n: 5,
-            r: 8,
-            p: 1,
-        })
+        let old = Passwords::new(
+            ScryptConfig {
+                log_n: 5,
+                r: 8,
+                p: 1,
+            },
+            None,
+            8,
+        )
         .unwrap();
         let hash = old.hash("password1".into()).await.unwrap();
         assert!(cheap()

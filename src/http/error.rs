@@ -23,8 +23,14 @@ pub enum ApiError {
     PayloadTooLarge(u64),
     /// 422: invalid input, duplicates, malformed JSON; one message per problem.
     Unprocessable(Vec<String>),
-    /// 503: the database could not be reached in time; worth retrying.
-    Unavailable,
+    /// 429: an abuse limit was reached; retry after this many seconds.
+    TooManyRequests(u64),
+    /// 503: the database could not be reached in time, the server is
+    /// overloaded or shutting down, or the request took too long; worth
+    /// retrying. The message says which.
+    Unavailable(String),
+    /// 503 from `/readyz`, with the reason.
+    NotReady(String),
     /// 500: a bug or an unexpected backend failure. The cause is logged,
     /// never sent.
     Internal(String),
@@ -39,7 +45,8 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -47,7 +54,13 @@ impl ApiError {
     fn messages(&self) -> Vec<String> {
         match self {
             ApiError::Unauthorized(m) => vec![(*m).to_owned()],
-            ApiError::Forbidden(m) | ApiError::NotFound(m) => vec![m.clone()],
+            ApiError::Forbidden(m)
+            | ApiError::NotFound(m)
+            | ApiError::Unavailable(m)
+            | ApiError::NotReady(m) => vec![m.clone()],
+            ApiError::TooManyRequests(secs) => {
+                vec![format!("too many attempts; try again in {secs} seconds")]
+            }
             ApiError::MethodNotAllowed(allow) => {
                 vec![format!("method not allowed here; use {allow}")]
             }
@@ -55,9 +68,6 @@ impl ApiError {
                 vec![format!("request body is larger than {limit} bytes")]
             }
             ApiError::Unprocessable(problems) => problems.clone(),
-            ApiError::Unavailable => {
-                vec!["the service is temporarily unavailable; try again shortly".into()]
-            }
             ApiError::Internal(_) => vec!["internal server error".into()],
         }
     }
@@ -92,16 +102,25 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid(message) => ApiError::Unprocessable(vec![message]),
             StoreError::Unavailable(cause) => {
                 tracing::warn!(%cause, "database unavailable");
-                ApiError::Unavailable
+                crate::telemetry::metrics::METRICS.db_unavailable.inc();
+                ApiError::Unavailable(DB_UNAVAILABLE.into())
             }
             StoreError::Backend(cause) => ApiError::Internal(cause),
         }
     }
 }
 
+/// What a client is told when the database cannot be reached.
+pub const DB_UNAVAILABLE: &str = "the service is temporarily unavailable; try again shortly";
+
 impl From<HashError> for ApiError {
     fn from(e: HashError) -> Self {
-        ApiError::Internal(e.to_string())
+        match e {
+            HashError::Busy => {
+                ApiError::Unavailable("too many logins in progress; try again shortly".into())
+            }
+            HashError::Failed(cause) => ApiError::Internal(cause),
+        }
     }
 }
 
@@ -120,8 +139,11 @@ impl Reply for ApiError {
             ApiError::MethodNotAllowed(allow) => {
                 headers.insert(header::ALLOW, HeaderValue::from_static(allow));
             }
-            ApiError::Unavailable => {
+            ApiError::Unavailable(_) | ApiError::NotReady(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            ApiError::TooManyRequests(secs) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
             }
             _ => {}
         }

@@ -150,6 +150,16 @@ pub fn required(auth: AuthResult) -> Result<AuthUser, ApiError> {
     ))
 }
 
+/// The client's address as a limiter key (see [`super::client`]); requests
+/// that did not come through the server (none in practice) share one key.
+pub fn client_addr() -> impl Filter<Extract = (String,), Error = Infallible> + Clone {
+    warp::ext::optional::<super::client::ClientAddr>().map(
+        |addr: Option<super::client::ClientAddr>| {
+            addr.map_or_else(|| "unknown".to_owned(), |a| a.0.to_string())
+        },
+    )
+}
+
 /// The raw query string, empty when there is none.
 pub fn raw_query() -> impl Filter<Extract = (String,), Error = Infallible> + Clone {
     warp::query::raw().or(warp::any().map(String::new)).unify()

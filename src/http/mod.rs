@@ -6,8 +6,10 @@
 //! `Result<Response, ApiError>`: application errors are replies, never
 //! rejections.
 
+pub mod client;
 pub mod error;
 pub mod extract;
+pub mod ops;
 pub mod rejection;
 
 mod articles;
@@ -27,7 +29,10 @@ use warp::Filter;
 
 pub use error::ApiError;
 
+use std::sync::atomic::AtomicBool;
+
 use crate::auth::jwt::Tokens;
+use crate::auth::limits::Limits;
 use crate::auth::password::Passwords;
 use crate::store::Db;
 
@@ -37,8 +42,13 @@ pub struct Ctx {
     pub db: Db,
     pub tokens: Arc<Tokens>,
     pub passwords: Passwords,
+    pub limits: Arc<Limits>,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: u64,
+    /// Set once shutdown begins: `/readyz` then fails so traffic moves away.
+    pub draining: Arc<AtomicBool>,
+    /// The schema version this release needs (readiness checks it).
+    pub schema_needed: i64,
 }
 
 /// Hands the shared context to a handler.
@@ -63,8 +73,10 @@ fn into_response<R: Reply>(reply: R) -> Response {
 /// Options for CORS, from configuration: `*` or a list of origins.
 pub struct CorsOrigins(pub Vec<String>);
 
-/// Every route of the service, ready for `warp::serve`.
-pub fn routes(ctx: Ctx, cors: &CorsOrigins) -> BoxedFilter<(Response,)> {
+/// Every route of the service. `/metrics` is among them unless it is
+/// served on its own address.
+pub fn routes(ctx: Ctx, cors: &CorsOrigins, with_metrics: bool) -> BoxedFilter<(Response,)> {
+    let operations = ops::routes(ctx.clone(), with_metrics);
     let api = warp::path("api").and(
         users::routes(ctx.clone())
             .or(profiles::routes(ctx.clone()))
@@ -91,7 +103,9 @@ pub fn routes(ctx: Ctx, cors: &CorsOrigins) -> BoxedFilter<(Response,)> {
     } else {
         cors_filter.allow_origins(cors.0.iter().map(String::as_str))
     };
-    api.or(rejection::fallback())
+    api.or(operations)
+        .unify()
+        .or(rejection::fallback())
         .unify()
         .with(cors_filter)
         .recover(rejection::recover)
@@ -100,16 +114,6 @@ pub fn routes(ctx: Ctx, cors: &CorsOrigins) -> BoxedFilter<(Response,)> {
             "x-content-type-options",
             "nosniff",
         ))
-        .with(warp::log::custom(|info| {
-            tracing::info!(
-                target: "conduit::http",
-                method = %info.method(),
-                path = info.path(),
-                status = info.status().as_u16(),
-                latency_ms = info.elapsed().as_secs_f64() * 1000.0,
-                "request"
-            );
-        }))
         .map(into_response)
         .boxed()
 }

@@ -11,36 +11,60 @@ use warp::{Filter, Rejection};
 
 use super::ApiError;
 
-/// The methods each path of the API serves, by segment shape. Kept beside
-/// the routes' own `/// METHOD /path` lines; a test walks every route.
-fn allowed_methods(path: &str) -> Option<&'static str> {
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let allow = match segments.as_slice() {
-        ["api", "users", "login"] => "POST",
-        ["api", "users"] => "POST",
-        ["api", "user"] => "GET, PUT",
-        ["api", "profiles", name] if !name.is_empty() => "GET",
-        ["api", "profiles", name, "follow"] if !name.is_empty() => "POST, DELETE",
-        ["api", "articles"] => "GET, POST",
-        ["api", "articles", "feed"] => "GET, PUT, DELETE",
-        ["api", "articles", slug] if !slug.is_empty() => "GET, PUT, DELETE",
-        ["api", "articles", slug, "comments"] if !slug.is_empty() => "GET, POST",
-        ["api", "articles", slug, "comments", id] if !slug.is_empty() && !id.is_empty() => "DELETE",
-        ["api", "articles", slug, "favorite"] if !slug.is_empty() => "POST, DELETE",
-        ["api", "tags"] => "GET",
-        _ => return None,
-    };
-    Some(allow)
+/// A known path: its template (a metrics and log label) and the methods it
+/// serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KnownPath {
+    pub template: &'static str,
+    pub allow: &'static str,
 }
+
+/// Classifies a request path by segment shape. Kept beside the routes' own
+/// `// METHOD /path` lines; the tests walk every route.
+pub fn classify(path: &str) -> Option<KnownPath> {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let known = |template, allow| Some(KnownPath { template, allow });
+    match segments.as_slice() {
+        ["api", "users", "login"] => known("/api/users/login", "POST"),
+        ["api", "users"] => known("/api/users", "POST"),
+        ["api", "user"] => known("/api/user", "GET, PUT"),
+        ["api", "profiles", name] if !name.is_empty() => known("/api/profiles/:username", "GET"),
+        ["api", "profiles", name, "follow"] if !name.is_empty() => {
+            known("/api/profiles/:username/follow", "POST, DELETE")
+        }
+        ["api", "articles"] => known("/api/articles", "GET, POST"),
+        ["api", "articles", "feed"] => known("/api/articles/feed", "GET, PUT, DELETE"),
+        ["api", "articles", slug] if !slug.is_empty() => {
+            known("/api/articles/:slug", "GET, PUT, DELETE")
+        }
+        ["api", "articles", slug, "comments"] if !slug.is_empty() => {
+            known("/api/articles/:slug/comments", "GET, POST")
+        }
+        ["api", "articles", slug, "comments", id] if !slug.is_empty() && !id.is_empty() => {
+            known("/api/articles/:slug/comments/:id", "DELETE")
+        }
+        ["api", "articles", slug, "favorite"] if !slug.is_empty() => {
+            known("/api/articles/:slug/favorite", "POST, DELETE")
+        }
+        ["api", "tags"] => known("/api/tags", "GET"),
+        ["healthz"] => known("/healthz", "GET"),
+        ["readyz"] => known("/readyz", "GET"),
+        ["metrics"] => known("/metrics", "GET"),
+        _ => None,
+    }
+}
+
+/// The label for paths no route knows, so they cannot inflate metrics.
+pub const UNKNOWN_ROUTE: &str = "unknown";
 
 /// Answers every request that no route took.
 pub fn fallback() -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
     warp::path::full()
         .and(warp::method())
         .map(|path: FullPath, method: Method| {
-            let error = match allowed_methods(path.as_str()) {
-                Some(allow) if !allow.split(", ").any(|m| m == method.as_str()) => {
-                    ApiError::MethodNotAllowed(allow)
+            let error = match classify(path.as_str()) {
+                Some(known) if !known.allow.split(", ").any(|m| m == method.as_str()) => {
+                    ApiError::MethodNotAllowed(known.allow)
                 }
                 _ => ApiError::NotFound(format!("no resource at {}", path.as_str())),
             };
@@ -77,7 +101,17 @@ mod tests {
             ("/api/articles/a/b/c/d", None),
         ];
         for (path, allow) in cases {
-            assert_eq!(allowed_methods(path), allow, "{path}");
+            assert_eq!(classify(path).map(|k| k.allow), allow, "{path}");
         }
+        assert_eq!(
+            classify("/api/articles/how-to/comments/7")
+                .unwrap()
+                .template,
+            "/api/articles/:slug/comments/:id"
+        );
+        assert_eq!(
+            classify("/api/profiles/jake").unwrap().template,
+            "/api/profiles/:username"
+        );
     }
 }

@@ -7,7 +7,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::Filter;
 
-use super::extract::{auth, body, parse_json, required, AuthResult, BodyResult};
+use super::extract::{auth, body, client_addr, parse_json, required, AuthResult, BodyResult};
 use super::{json, respond, with_ctx, ApiError, Ctx};
 use crate::domain::user::{email_key, NewUser, UserChanges};
 use crate::domain::views::UserRecord;
@@ -84,6 +84,7 @@ pub fn routes(ctx: Ctx) -> BoxedFilter<(Response,)> {
         .and(warp::post())
         .and(body(limit))
         .and(auth(ctx.clone()))
+        .and(client_addr())
         .and(with_ctx(ctx.clone()))
         .then(login)
         .map(respond);
@@ -92,6 +93,7 @@ pub fn routes(ctx: Ctx) -> BoxedFilter<(Response,)> {
         .and(warp::post())
         .and(body(limit))
         .and(auth(ctx.clone()))
+        .and(client_addr())
         .and(with_ctx(ctx.clone()))
         .then(register)
         .map(respond);
@@ -119,8 +121,14 @@ pub fn routes(ctx: Ctx) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-/// POST /api/users: 201 with the new user and a token.
-async fn register(body: BodyResult, auth: AuthResult, ctx: Ctx) -> Result<Response, ApiError> {
+/// POST /api/users: 201 with the new user and a token. Valid attempts are
+/// counted per client address (each costs a password hash).
+async fn register(
+    body: BodyResult,
+    auth: AuthResult,
+    client: String,
+    ctx: Ctx,
+) -> Result<Response, ApiError> {
     let body = body?;
     auth?;
     let dto: UserEnvelope<RegisterDto> = parse_json(&body)?;
@@ -130,6 +138,11 @@ async fn register(body: BodyResult, auth: AuthResult, ctx: Ctx) -> Result<Respon
         dto.user.password.as_deref(),
     )
     .map_err(ApiError::Unprocessable)?;
+    let registrations = &ctx.limits.registrations_per_address;
+    registrations
+        .check(&client)
+        .map_err(ApiError::TooManyRequests)?;
+    registrations.record(&client);
     let hash = ctx.passwords.hash(new.password.expose().to_owned()).await?;
     let user = ctx
         .db
@@ -140,8 +153,14 @@ async fn register(body: BodyResult, auth: AuthResult, ctx: Ctx) -> Result<Respon
 }
 
 /// POST /api/users/login: the same 401 for an unknown email and a wrong
-/// password, after the same amount of hashing work.
-async fn login(body: BodyResult, auth: AuthResult, ctx: Ctx) -> Result<Response, ApiError> {
+/// password, after the same amount of hashing work. Failures are counted
+/// per email and per client address; past either limit, 429.
+async fn login(
+    body: BodyResult,
+    auth: AuthResult,
+    client: String,
+    ctx: Ctx,
+) -> Result<Response, ApiError> {
     let body = body?;
     auth?;
     let dto: UserEnvelope<LoginDto> = parse_json(&body)?;
@@ -158,7 +177,20 @@ async fn login(body: BodyResult, auth: AuthResult, ctx: Ctx) -> Result<Response,
         return Err(ApiError::Unprocessable(problems));
     };
     let key = email_key(&email);
-    let user = ctx.db.run(move |store| store.user_by_email(&key)).await?;
+    let limits = &ctx.limits;
+    limits
+        .login_failures_per_email
+        .check(&key)
+        .map_err(ApiError::TooManyRequests)?;
+    limits
+        .login_failures_per_address
+        .check(&client)
+        .map_err(ApiError::TooManyRequests)?;
+    let lookup = key.clone();
+    let user = ctx
+        .db
+        .run(move |store| store.user_by_email(&lookup))
+        .await?;
     let hash = user.as_ref().map(|u| u.password_hash.clone());
     let verified = ctx.passwords.verify(password, hash).await?;
     match user {
@@ -166,7 +198,11 @@ async fn login(body: BodyResult, auth: AuthResult, ctx: Ctx) -> Result<Response,
             let token = ctx.tokens.issue(&user).map_err(ApiError::Internal)?;
             Ok(user_reply(StatusCode::OK, &user, &token))
         }
-        _ => Err(ApiError::Unauthorized("email or password is invalid")),
+        _ => {
+            limits.login_failures_per_email.record(&key);
+            limits.login_failures_per_address.record(&client);
+            Err(ApiError::Unauthorized("email or password is invalid"))
+        }
     }
 }
 

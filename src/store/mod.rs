@@ -138,6 +138,39 @@ pub trait Store: Send + Sync {
 
     /// Tags used by at least one article, most used first, then by name.
     fn tags(&self) -> StoreResult<Vec<String>>;
+
+    /// The connection pool's size and use, for metrics. Never blocks long.
+    fn pool_state(&self) -> PoolState;
+}
+
+/// A snapshot of a connection pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolState {
+    pub max: u32,
+    pub open: u32,
+    pub idle: u32,
+}
+
+/// Checks a connection out of an r2d2 pool, recording the wait.
+pub(crate) fn checkout<M: r2d2::ManageConnection>(
+    pool: &r2d2::Pool<M>,
+) -> StoreResult<r2d2::PooledConnection<M>> {
+    let started = std::time::Instant::now();
+    let result = pool.get();
+    crate::telemetry::metrics::METRICS
+        .pool_wait
+        .observe(started.elapsed().as_secs_f64());
+    result.map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
+/// The state of an r2d2 pool.
+pub(crate) fn state_of<M: r2d2::ManageConnection>(pool: &r2d2::Pool<M>) -> PoolState {
+    let state = pool.state();
+    PoolState {
+        max: pool.max_size(),
+        open: state.connections,
+        idle: state.idle_connections,
+    }
 }
 
 /// How many times a taken slug is retried with a fresh suffix.

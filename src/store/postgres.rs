@@ -17,7 +17,9 @@ use r2d2_postgres::PostgresConnectionManager;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::pg_tls;
-use super::{migrate, AppliedMigration, PoolOptions, Store, StoreError, StoreResult, UniqueKey};
+use super::{
+    migrate, AppliedMigration, PoolOptions, PoolState, Store, StoreError, StoreResult, UniqueKey,
+};
 use crate::domain::article::{ArticleChanges, ArticleFilter, NewArticle, Page};
 use crate::domain::user::{NewUser, UserChanges};
 use crate::domain::views::{ArticlePage, ArticleView, CommentView, Profile, Timestamp, UserRecord};
@@ -110,9 +112,7 @@ impl PgStore {
     }
 
     fn conn(&self) -> StoreResult<PooledConnection<Manager>> {
-        self.pool
-            .get()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
+        super::checkout(&self.pool)
     }
 
     /// Runs one statement (or independent ones) without a transaction.
@@ -811,5 +811,9 @@ impl Store for PgStore {
                 .map(|r| r.get(0))
                 .collect())
         })
+    }
+
+    fn pool_state(&self) -> PoolState {
+        super::state_of(&self.pool)
     }
 }

@@ -17,7 +17,7 @@ use rusqlite::{
 };
 
 use super::migrate;
-use super::{AppliedMigration, PoolOptions, Store, StoreError, StoreResult, UniqueKey};
+use super::{AppliedMigration, PoolOptions, PoolState, Store, StoreError, StoreResult, UniqueKey};
 use crate::domain::article::{ArticleChanges, ArticleFilter, NewArticle, Page};
 use crate::domain::user::{NewUser, UserChanges};
 use crate::domain::views::{ArticlePage, ArticleView, CommentView, Profile, Timestamp, UserRecord};
@@ -56,9 +56,7 @@ impl SqliteStore {
     }
 
     fn conn(&self) -> StoreResult<PooledConnection<SqliteConnectionManager>> {
-        self.pool
-            .get()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
+        super::checkout(&self.pool)
     }
 
     /// Runs `f` in a write transaction and commits it.
@@ -670,5 +668,9 @@ impl Store for SqliteStore {
             )?
             .query_map([], |r| r.get(0))?
             .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn pool_state(&self) -> PoolState {
+        super::state_of(&self.pool)
     }
 }

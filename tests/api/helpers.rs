@@ -155,9 +155,12 @@ async fn start(db: TestDatabase, config: Config) -> TestApp {
         .expect("bind port 0");
     let addr = listener.local_addr().expect("local addr");
     let (tx, rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(app.serve(listener, async {
-        let _ = rx.await;
-    }));
+    let server = tokio::spawn(async move {
+        app.serve(listener, None, async {
+            let _ = rx.await;
+        })
+        .await;
+    });
     TestApp {
         addr,
         client: reqwest::Client::new(),
