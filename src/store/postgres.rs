@@ -63,7 +63,21 @@ impl r2d2::ManageConnection for Manager {
 }
 
 pub struct PgStore {
-    pool: Pool<Manager>,
+    /// Always `Some` until the store is dropped (see `Drop`).
+    pool: Option<Pool<Manager>>,
+}
+
+impl Drop for PgStore {
+    /// Closing a synchronous client blocks on its own small runtime, which
+    /// panics on an async runtime's thread; the last owner of the store is
+    /// often one. So the connections are closed on a plain thread.
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                let _ = std::thread::spawn(move || drop(pool)).join();
+            }
+        }
+    }
 }
 
 impl PgStore {
@@ -108,11 +122,17 @@ impl PgStore {
             .test_on_check_out(false)
             .connection_timeout(Duration::from_millis(options.pool_timeout_ms))
             .build_unchecked(manager);
-        Ok(PgStore { pool })
+        Ok(PgStore { pool: Some(pool) })
+    }
+
+    fn pool(&self) -> &Pool<Manager> {
+        self.pool
+            .as_ref()
+            .expect("the pool is present until the store is dropped")
     }
 
     fn conn(&self) -> StoreResult<PooledConnection<Manager>> {
-        super::checkout(&self.pool)
+        super::checkout(self.pool())
     }
 
     /// Runs one statement (or independent ones) without a transaction.
@@ -814,6 +834,6 @@ impl Store for PgStore {
     }
 
     fn pool_state(&self) -> PoolState {
-        super::state_of(&self.pool)
+        super::state_of(self.pool())
     }
 }

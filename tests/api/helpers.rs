@@ -373,3 +373,87 @@ pub fn assert_timestamp(value: &Value) {
             .all(|(i, c)| [4, 7, 10, 13, 16, 19, 23].contains(&i) || c.is_ascii_digit());
     assert!(shape_ok, "not RFC 3339 UTC with milliseconds: {s}");
 }
+
+/// The `conduit` binary serving on a free port in `dir`, with a clean
+/// environment plus `envs`; killed when dropped.
+pub struct ServerProcess {
+    pub child: std::process::Child,
+    pub addr: SocketAddr,
+}
+
+impl ServerProcess {
+    pub fn start(dir: &std::path::Path, envs: &[(&str, &str)]) -> ServerProcess {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_conduit"))
+            .arg("serve")
+            .env_clear()
+            .current_dir(dir)
+            .env("CONDUIT_LISTEN", "127.0.0.1:0")
+            .env("CONDUIT_LOG_FORMAT", "json")
+            .envs(envs.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn conduit serve");
+        let mut lines = std::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("the server logs until it listens")
+                .expect("readable log");
+            let entry: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+            if entry["message"] == "conduit listening" {
+                break entry["addr"].as_str().expect("addr").parse().expect("socket address");
+            }
+        };
+        // Keep reading, so a full pipe never blocks the server's logging.
+        std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
+        ServerProcess { child, addr }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn pid(&self) -> String {
+        self.child.id().to_string()
+    }
+
+    /// Sends a signal (`TERM`, `KILL`) to the server process.
+    pub fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &self.pid()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{name}");
+    }
+
+    /// Waits for the process to exit, at most `limit`.
+    pub fn wait(&mut self, limit: std::time::Duration) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(std::time::Instant::now() < deadline, "server still running after {limit:?}");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    /// Peak resident memory so far (VmHWM), in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM")
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -12,6 +12,8 @@ mod articles;
 mod cli;
 mod comments;
 mod concurrency;
+mod faults;
+mod ops;
 mod pg_only;
 mod profiles;
 mod store_suite;

