@@ -1,15 +1,17 @@
 //! Password hashing with scrypt, in PHC string format.
 //!
 //! Hashing costs tens of milliseconds and tens of MiB by design, so it runs
-//! on the blocking pool, and a semaphore (one permit per core) bounds how
-//! many hashes run at once: a burst of logins queues instead of exhausting
-//! memory, and at most `queue` more may wait for a permit: beyond that a
+//! on a small pool of threads of its own (one per permitted hash), and a
+//! semaphore (one permit per core by default) bounds how many hashes run at
+//! once: a burst of logins queues instead of exhausting memory. Own threads
+//! rather than tokio's blocking pool, whose many threads would each keep
+//! their allocator's cache of a 32 MiB scrypt buffer; and at most `queue` more may wait for a permit: beyond that a
 //! request is refused at once (503) rather than holding memory and a
 //! connection while it waits. Verification of an unknown account runs against a dummy hash, so
 //! the response time does not reveal which emails exist.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use scrypt::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -28,6 +30,31 @@ pub enum HashError {
     Failed(String),
 }
 
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Starts `threads` threads that run hashing jobs until the sender is gone.
+fn hashing_threads(threads: usize) -> Result<mpsc::Sender<Job>, HashError> {
+    let (sender, receiver) = mpsc::channel::<Job>();
+    let receiver = Arc::new(Mutex::new(receiver));
+    for i in 0..threads {
+        let receiver = Arc::clone(&receiver);
+        std::thread::Builder::new()
+            .name(format!("conduit-hash-{i}"))
+            .spawn(move || loop {
+                let job = match receiver.lock() {
+                    Ok(guard) => guard.recv(),
+                    Err(_) => return,
+                };
+                match job {
+                    Ok(job) => job(),
+                    Err(_) => return,
+                }
+            })
+            .map_err(|e| HashError::Failed(format!("cannot start hashing threads: {e}")))?;
+    }
+    Ok(sender)
+}
+
 #[derive(Clone)]
 pub struct Passwords {
     inner: Arc<Inner>,
@@ -35,6 +62,8 @@ pub struct Passwords {
 
 struct Inner {
     params: Params,
+    /// Jobs for the hashing threads.
+    jobs: Mutex<mpsc::Sender<Job>>,
     /// Permits for concurrent hashes: one per core unless configured.
     permits: Arc<Semaphore>,
     /// Callers waiting for a permit now, and how many may.
@@ -59,6 +88,7 @@ impl Passwords {
         Ok(Passwords {
             inner: Arc::new(Inner {
                 params,
+                jobs: Mutex::new(hashing_threads(permits)?),
                 permits: Arc::new(Semaphore::new(permits)),
                 waiting: AtomicUsize::new(0),
                 queue,
@@ -116,12 +146,21 @@ impl Passwords {
                 permit.map_err(|e| HashError::Failed(e.to_string()))?
             }
         };
-        tokio::task::spawn_blocking(move || {
+        // As many threads as permits: a permitted job never waits.
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
             let _permit = permit;
-            f()
-        })
-        .await
-        .map_err(|e| HashError::Failed(e.to_string()))
+            let _ = done_tx.send(f());
+        });
+        self.inner
+            .jobs
+            .lock()
+            .map_err(|_| HashError::Failed("hashing threads lock poisoned".into()))?
+            .send(job)
+            .map_err(|_| HashError::Failed("hashing threads are gone".into()))?;
+        done_rx
+            .await
+            .map_err(|_| HashError::Failed("a hashing job was dropped".into()))
     }
 }
 

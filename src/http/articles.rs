@@ -10,7 +10,7 @@ use warp::Filter;
 use super::extract::{
     auth, body, parse_json, raw_query, required, AuthResult, BodyResult, QueryPairs, Segment,
 };
-use super::{json, respond, with_ctx, ApiError, Ctx};
+use super::{enveloped, json, respond, with_ctx, ApiError, Ctx};
 use crate::domain::article::{ArticleChanges, ArticleFilter, NewArticle, Page};
 use crate::domain::views::ArticleView;
 use crate::store;
@@ -31,7 +31,7 @@ struct ArticleDto {
 }
 
 fn article_reply(status: StatusCode, article: &ArticleView) -> Response {
-    json(status, &serde_json::json!({ "article": article }))
+    enveloped(status, "article", article)
 }
 
 pub fn routes(ctx: Ctx) -> BoxedFilter<(Response,)> {

@@ -8,7 +8,7 @@ use warp::reply::{Reply, Response};
 use warp::Filter;
 
 use super::extract::{auth, body, parse_json, required, AuthResult, BodyResult, Segment};
-use super::{json, respond, with_ctx, ApiError, Ctx};
+use super::{enveloped, respond, with_ctx, ApiError, Ctx};
 use crate::domain::comment::parse_comment_body;
 
 #[derive(Deserialize)]
@@ -56,10 +56,7 @@ async fn list_comments(slug: Segment, auth: AuthResult, ctx: Ctx) -> Result<Resp
         .run(move |store| store.comments(viewer, &slug.0))
         .await
         .map_err(ApiError::store("article"))?;
-    Ok(json(
-        StatusCode::OK,
-        &serde_json::json!({ "comments": comments }),
-    ))
+    Ok(enveloped(StatusCode::OK, "comments", &comments))
 }
 
 /// POST /api/articles/{slug}/comments: 200 with the comment.
@@ -91,10 +88,7 @@ async fn add_comment(
         .run(move |store| store.add_comment(caller, &slug.0, &text))
         .await
         .map_err(ApiError::store("article"))?;
-    Ok(json(
-        StatusCode::OK,
-        &serde_json::json!({ "comment": comment }),
-    ))
+    Ok(enveloped(StatusCode::OK, "comment", &comment))
 }
 
 /// DELETE /api/articles/{slug}/comments/{id}: the comment's author only; 204.

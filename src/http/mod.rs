@@ -61,6 +61,30 @@ pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
     warp::reply::with_status(warp::reply::json(value), status).into_response()
 }
 
+/// `{"<key>": value}` with `status`, serialized straight from `value`
+/// (no intermediate JSON tree).
+pub(crate) fn enveloped<T: Serialize>(
+    status: StatusCode,
+    key: &'static str,
+    value: &T,
+) -> Response {
+    json(status, &Envelope { key, value })
+}
+
+struct Envelope<'a, T> {
+    key: &'static str,
+    value: &'a T,
+}
+
+impl<T: Serialize> Serialize for Envelope<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry(self.key, self.value)?;
+        map.end()
+    }
+}
+
 /// Renders a handler's result, error or not.
 pub(crate) fn respond(result: Result<Response, ApiError>) -> Response {
     result.unwrap_or_else(Reply::into_response)

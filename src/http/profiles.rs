@@ -7,11 +7,11 @@ use warp::reply::Response;
 use warp::Filter;
 
 use super::extract::{auth, required, AuthResult, Segment};
-use super::{json, respond, with_ctx, ApiError, Ctx};
+use super::{enveloped, respond, with_ctx, ApiError, Ctx};
 use crate::domain::views::Profile;
 
 fn profile_reply(profile: &Profile) -> Response {
-    json(StatusCode::OK, &serde_json::json!({ "profile": profile }))
+    enveloped(StatusCode::OK, "profile", profile)
 }
 
 pub fn routes(ctx: Ctx) -> BoxedFilter<(Response,)> {

@@ -6,7 +6,7 @@ use warp::reply::Response;
 use warp::Filter;
 
 use super::extract::{auth, AuthResult};
-use super::{json, respond, with_ctx, ApiError, Ctx};
+use super::{enveloped, respond, with_ctx, ApiError, Ctx};
 
 pub fn routes(ctx: Ctx) -> BoxedFilter<(Response,)> {
     // GET /api/tags
@@ -23,5 +23,5 @@ pub fn routes(ctx: Ctx) -> BoxedFilter<(Response,)> {
 async fn list_tags(auth: AuthResult, ctx: Ctx) -> Result<Response, ApiError> {
     auth?;
     let tags = ctx.db.run(|store| store.tags()).await?;
-    Ok(json(StatusCode::OK, &serde_json::json!({ "tags": tags })))
+    Ok(enveloped(StatusCode::OK, "tags", &tags))
 }

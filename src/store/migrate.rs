@@ -15,18 +15,32 @@ pub struct Migration {
 }
 
 /// The SQLite migrations, oldest first.
-pub const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../../sql/sqlite/V1__initial.sql"),
-}];
+pub const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../../sql/sqlite/V1__initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "read_models",
+        sql: include_str!("../../sql/sqlite/V2__read_models.sql"),
+    },
+];
 
 /// The PostgreSQL migrations, oldest first (same versions as SQLite's).
-pub const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../../sql/postgres/V1__initial.sql"),
-}];
+pub const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../../sql/postgres/V1__initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "read_models",
+        sql: include_str!("../../sql/postgres/V2__read_models.sql"),
+    },
+];
 
 /// The table that records applied migrations (PostgreSQL).
 pub const CREATE_HISTORY_POSTGRES: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\

@@ -403,7 +403,11 @@ impl ServerProcess {
                 .expect("readable log");
             let entry: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
             if entry["message"] == "conduit listening" {
-                break entry["addr"].as_str().expect("addr").parse().expect("socket address");
+                break entry["addr"]
+                    .as_str()
+                    .expect("addr")
+                    .parse()
+                    .expect("socket address");
             }
         };
         // Keep reading, so a full pipe never blocks the server's logging.
@@ -435,14 +439,18 @@ impl ServerProcess {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 return status;
             }
-            assert!(std::time::Instant::now() < deadline, "server still running after {limit:?}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "server still running after {limit:?}"
+            );
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
     }
 
     /// Peak resident memory so far (VmHWM), in KiB.
     pub fn peak_rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("proc status");
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("proc status");
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmHWM:"))

@@ -11,9 +11,15 @@ use crate::helpers::*;
 
 async fn probes_answer_and_readiness_checks_the_database(app: TestApp) {
     let health = app.get("/healthz", None).await;
-    assert_eq!((health.status, health.body["status"].as_str()), (200, Some("ok")));
+    assert_eq!(
+        (health.status, health.body["status"].as_str()),
+        (200, Some("ok"))
+    );
     let ready = app.get("/readyz", None).await;
-    assert_eq!((ready.status, ready.body["status"].as_str()), (200, Some("ready")));
+    assert_eq!(
+        (ready.status, ready.body["status"].as_str()),
+        (200, Some("ready"))
+    );
     let wrong = app.send(Method::POST, "/healthz", None, None).await;
     assert_eq!(wrong.status, 405);
 }
@@ -25,7 +31,10 @@ async fn metrics_count_requests_by_route_template_and_status(app: TestApp) {
     app.get("/api/profiles/jake", Some(&jake.token)).await;
     let resp = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
-    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
     let text = resp.text().await.unwrap();
     for needle in [
         r#"conduit_http_requests_total{method="GET",route="/api/articles/:slug",status="404"}"#,
@@ -41,15 +50,35 @@ async fn metrics_count_requests_by_route_template_and_status(app: TestApp) {
     ] {
         assert!(text.contains(needle), "metrics lack {needle}");
     }
-    assert!(!text.contains("no-such-article"), "raw paths never become labels");
+    assert!(
+        !text.contains("no-such-article"),
+        "raw paths never become labels"
+    );
 }
 
 async fn request_ids_are_kept_or_generated_and_returned(app: TestApp) {
-    let kept = app.send_raw(Method::GET, "/api/tags", &[("x-request-id", "trace-42")], "").await;
+    let kept = app
+        .send_raw(
+            Method::GET,
+            "/api/tags",
+            &[("x-request-id", "trace-42")],
+            "",
+        )
+        .await;
     assert_eq!(kept.headers["x-request-id"], "trace-42");
-    let replaced = app.send_raw(Method::GET, "/api/tags", &[("x-request-id", "bad id <>")], "").await;
+    let replaced = app
+        .send_raw(
+            Method::GET,
+            "/api/tags",
+            &[("x-request-id", "bad id <>")],
+            "",
+        )
+        .await;
     let id = replaced.headers["x-request-id"].to_str().unwrap();
-    assert!(id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()), "{id}");
+    assert!(
+        id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()),
+        "{id}"
+    );
     let errors_too = app.get("/api/nothing", None).await;
     assert!(errors_too.headers.contains_key("x-request-id"));
 }
@@ -62,14 +91,20 @@ async fn cors_preflight_is_answered(app: TestApp) {
             &[
                 ("origin", "https://app.example"),
                 ("access-control-request-method", "POST"),
-                ("access-control-request-headers", "authorization, content-type"),
+                (
+                    "access-control-request-headers",
+                    "authorization, content-type",
+                ),
             ],
             "",
         )
         .await;
     assert_eq!(resp.status, 200);
     assert!(resp.headers.contains_key("access-control-allow-origin"));
-    assert!(resp.headers["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+    assert!(resp.headers["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .contains("POST"));
 }
 
 async fn no_server_version_is_revealed(app: TestApp) {
@@ -94,18 +129,35 @@ async fn failed_logins_are_limited_per_email_with_retry_after() {
     let app = spawn_app_with(Backend::Sqlite, |c| c.limits.login_failures_per_email = 3).await;
     let jake = app.register("jake").await;
     for attempt in 0..3 {
-        let resp = app.post("/api/users/login", None, login_body(&jake.email)).await;
+        let resp = app
+            .post("/api/users/login", None, login_body(&jake.email))
+            .await;
         assert_eq!(resp.status, 401, "attempt {attempt}");
     }
-    let limited = app.post("/api/users/login", None, login_body("JAKE@example.com")).await;
+    let limited = app
+        .post("/api/users/login", None, login_body("JAKE@example.com"))
+        .await;
     limited.assert_error(429, "too many attempts", "fourth failure, any case");
-    let wait: u64 = limited.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    let wait: u64 = limited.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=600).contains(&wait), "{wait}");
     let correct = app
-        .post("/api/users/login", None, json!({"user": {"email": jake.email, "password": jake.password}}))
+        .post(
+            "/api/users/login",
+            None,
+            json!({"user": {"email": jake.email, "password": jake.password}}),
+        )
         .await;
-    assert_eq!(correct.status, 429, "even the right password waits: that is what stops guessing");
-    let other = app.post("/api/users/login", None, login_body("someone@example.com")).await;
+    assert_eq!(
+        correct.status, 429,
+        "even the right password waits: that is what stops guessing"
+    );
+    let other = app
+        .post("/api/users/login", None, login_body("someone@example.com"))
+        .await;
     assert_eq!(other.status, 401, "other emails are unaffected");
 }
 
@@ -117,38 +169,102 @@ async fn failed_logins_and_registrations_are_limited_per_client_address() {
         c.trusted_proxies = vec!["127.0.0.1/32".into()];
     })
     .await;
-    let from = |ip: &'static str| [("x-forwarded-for", ip), ("content-type", "application/json")];
-    let register = |n: u32| format!(r#"{{"user":{{"username":"u{n}","email":"u{n}@example.com","password":"password1"}}}}"#);
+    let from = |ip: &'static str| {
+        [
+            ("x-forwarded-for", ip),
+            ("content-type", "application/json"),
+        ]
+    };
+    let register = |n: u32| {
+        format!(
+            r#"{{"user":{{"username":"u{n}","email":"u{n}@example.com","password":"password1"}}}}"#
+        )
+    };
     for n in 0..2 {
-        let resp = app.send_raw(Method::POST, "/api/users", &from("198.51.100.7"), register(n)).await;
+        let resp = app
+            .send_raw(
+                Method::POST,
+                "/api/users",
+                &from("198.51.100.7"),
+                register(n),
+            )
+            .await;
         assert_eq!(resp.status, 201, "{:?}", resp.body);
     }
-    let limited = app.send_raw(Method::POST, "/api/users", &from("198.51.100.7"), register(2)).await;
-    limited.assert_error(429, "too many attempts", "third registration from one address");
-    let elsewhere = app.send_raw(Method::POST, "/api/users", &from("198.51.100.8"), register(3)).await;
-    assert_eq!(elsewhere.status, 201, "another client behind the trusted proxy has its own budget");
+    let limited = app
+        .send_raw(
+            Method::POST,
+            "/api/users",
+            &from("198.51.100.7"),
+            register(2),
+        )
+        .await;
+    limited.assert_error(
+        429,
+        "too many attempts",
+        "third registration from one address",
+    );
+    let elsewhere = app
+        .send_raw(
+            Method::POST,
+            "/api/users",
+            &from("198.51.100.8"),
+            register(3),
+        )
+        .await;
+    assert_eq!(
+        elsewhere.status, 201,
+        "another client behind the trusted proxy has its own budget"
+    );
 
     let bad = r#"{"user":{"email":"a@b.c","password":"wrong-password"}}"#;
     for _ in 0..2 {
-        let resp = app.send_raw(Method::POST, "/api/users/login", &from("203.0.113.1"), bad).await;
+        let resp = app
+            .send_raw(Method::POST, "/api/users/login", &from("203.0.113.1"), bad)
+            .await;
         assert_eq!(resp.status, 401);
     }
-    let limited = app.send_raw(Method::POST, "/api/users/login", &from("203.0.113.1"), bad).await;
+    let limited = app
+        .send_raw(Method::POST, "/api/users/login", &from("203.0.113.1"), bad)
+        .await;
     limited.assert_error(429, "too many attempts", "third failure from one address");
 }
 
 #[tokio::test]
 async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
     let app = spawn_app_with(Backend::Sqlite, |c| c.limits.registrations_per_address = 1).await;
-    let register = |n: u32| format!(r#"{{"user":{{"username":"v{n}","email":"v{n}@example.com","password":"password1"}}}}"#);
+    let register = |n: u32| {
+        format!(
+            r#"{{"user":{{"username":"v{n}","email":"v{n}@example.com","password":"password1"}}}}"#
+        )
+    };
     let first = app
-        .send_raw(Method::POST, "/api/users", &[("x-forwarded-for", "198.51.100.1"), ("content-type", "application/json")], register(0))
+        .send_raw(
+            Method::POST,
+            "/api/users",
+            &[
+                ("x-forwarded-for", "198.51.100.1"),
+                ("content-type", "application/json"),
+            ],
+            register(0),
+        )
         .await;
     assert_eq!(first.status, 201);
     let spoofed = app
-        .send_raw(Method::POST, "/api/users", &[("x-forwarded-for", "198.51.100.2"), ("content-type", "application/json")], register(1))
+        .send_raw(
+            Method::POST,
+            "/api/users",
+            &[
+                ("x-forwarded-for", "198.51.100.2"),
+                ("content-type", "application/json"),
+            ],
+            register(1),
+        )
         .await;
-    assert_eq!(spoofed.status, 429, "a forged header does not buy a new budget");
+    assert_eq!(
+        spoofed.status, 429,
+        "a forged header does not buy a new budget"
+    );
 }
 
 #[tokio::test]
@@ -165,8 +281,12 @@ async fn requests_beyond_the_in_flight_cap_are_shed_with_503() {
     for _ in 0..6 {
         let (app, email, password) = (app.clone(), jake.email.clone(), jake.password.clone());
         tasks.push(tokio::spawn(async move {
-            app.post("/api/users/login", None, json!({"user": {"email": email, "password": password}}))
-                .await
+            app.post(
+                "/api/users/login",
+                None,
+                json!({"user": {"email": email, "password": password}}),
+            )
+            .await
         }));
     }
     let mut shed = 0;
@@ -189,8 +309,14 @@ async fn requests_beyond_the_in_flight_cap_are_shed_with_503() {
 async fn a_client_that_never_finishes_its_headers_is_disconnected() {
     let app = spawn_app_with(Backend::Sqlite, |c| c.header_read_timeout_secs = 1).await;
     let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
-    stream.write_all(b"GET /api/tags HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    stream
+        .write_all(b"GET /api/tags HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
     let mut buffer = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buffer)).await;
-    assert!(read.is_ok(), "the server closed the connection within the timeout");
+    assert!(
+        read.is_ok(),
+        "the server closed the connection within the timeout"
+    );
 }

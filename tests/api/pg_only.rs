@@ -485,5 +485,8 @@ fn serve_on_postgres_drains_and_exits_zero_on_sigterm() {
     assert_eq!(String::from_utf8_lossy(&body.stdout), r#"{"tags":[]}"#);
     server.signal("TERM");
     let status = server.wait(Duration::from_secs(10));
-    assert!(status.success(), "closing the pool must not panic: {status:?}");
+    assert!(
+        status.success(),
+        "closing the pool must not panic: {status:?}"
+    );
 }

@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+"""Runs the Conduit benchmark against one backend and prints a Markdown table.
+
+Starts the given binary on a fresh database (SQLite file, or a new PostgreSQL
+database), seeds the deterministic data set through the API (bench/seed.py),
+then drives each workload with wrk at 32 connections: a warm-up, then RUNS
+runs of DURATION seconds; the table shows the median run. The first workload
+is the ceiling, GET /healthz of the same binary (no database, no JSON); every
+other figure is also given as a share of it. While the read workloads run,
+the server's resident memory is sampled every 100 ms; its CPU time is read
+from /proc before and after each workload.
+
+A run with any non-2xx answer or socket error is reported as FAILED, never as
+throughput, and makes the script exit 1.
+
+Usage: bench/bench.py BINARY sqlite|postgres [--duration 10] [--runs 3]
+       [--warmup 3] [--connections 32] [--pg-url postgres://...]
+Needs wrk (Debian package) and python3; standard library only.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SECRET = "benchmark-secret-of-at-least-32-bytes!!"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def lua_string(value):
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def write_script(folder, name, body):
+    path = os.path.join(folder, name + ".lua")
+    with open(path, "w") as f:
+        f.write(body)
+    return path
+
+
+def workloads(seed, folder):
+    """(name, path, lua script or None, is_read) for each workload."""
+    tokens = "{" + ",".join(lua_string(t) for t in seed["tokens"]) + "}"
+    users = "{" + ",".join(lua_string(u) for u in seed["users"]) + "}"
+    # Each wrk thread and connection picks tokens round-robin.
+    rotate = f"""
+local tokens = {tokens}
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", PATH, {{["Authorization"] = "Token " .. tokens[(i % #tokens) + 1]}})
+end
+"""
+    busiest = seed["busiest_slug"]
+    create = f"""
+local tokens = {tokens}
+local n = 0
+local id = tostring(math.random(1, 1000000000))
+request = function()
+  n = n + 1
+  local body = '{{"article":{{"title":"Bench ' .. id .. ' ' .. n .. '","description":"d","body":"A body for the benchmark.","tagList":["bench"]}}}}'
+  return wrk.format("POST", "/api/articles", {{["Content-Type"] = "application/json", ["Authorization"] = "Token " .. tokens[(n % #tokens) + 1]}}, body)
+end
+"""
+    login = f"""
+local users = {users}
+local n = 0
+request = function()
+  n = n + 1
+  local u = users[(n % #users) + 1]
+  local body = '{{"user":{{"email":"' .. u .. '@example.com","password":"password-' .. u .. '"}}}}'
+  return wrk.format("POST", "/api/users/login", {{["Content-Type"] = "application/json"}}, body)
+end
+"""
+    return [
+        ("ceiling: GET /healthz", "/healthz", None, True),
+        ("list articles", "/api/articles?limit=20", None, True),
+        ("list articles, with token", "/api/articles?limit=20",
+         write_script(folder, "list_token", rotate.replace("PATH", '"/api/articles?limit=20"')), True),
+        ("list by tag", "/api/articles?tag=tag07&limit=20", None, True),
+        ("feed", "/api/articles/feed?limit=20",
+         write_script(folder, "feed", rotate.replace("PATH", '"/api/articles/feed?limit=20"')), True),
+        ("one article", f"/api/articles/{seed['slugs'][500]}", None, True),
+        ("comments of an article", f"/api/articles/{busiest}/comments", None, True),
+        ("profile", f"/api/profiles/{seed['users'][7]}", None, True),
+        ("tags", "/api/tags", None, True),
+        ("create article", "/api/articles", write_script(folder, "create", create), False),
+        ("login", "/api/users/login", write_script(folder, "login", login), False),
+    ]
+
+
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def parse_wrk(output):
+    def latency(pct):
+        m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
+        return float(m.group(1)) * UNITS[m.group(2)] if m else float("nan")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    errors = (int(non2xx.group(1)) if non2xx else 0) + (sum(int(g) for g in sock.groups()) if sock else 0)
+    return {"rps": rps, "p50": latency(50), "p99": latency(99), "errors": errors, "requests": requests}
+
+
+def run_wrk(base, path, script, seconds, connections):
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
+    if script:
+        command += ["-s", script]
+    command.append(base + path)
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return parse_wrk(output)
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class RssSampler(threading.Thread):
+    def __init__(self, pid):
+        super().__init__(daemon=True)
+        self.pid, self.peak, self.active, self.stopped = pid, 0, False, False
+
+    def run(self):
+        while not self.stopped:
+            if self.active:
+                self.peak = max(self.peak, rss_kib(self.pid))
+            time.sleep(0.1)
+
+
+def wait_ready(base):
+    for _ in range(600):
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit("bench: the server did not start")
+
+
+def psql(url, sql):
+    subprocess.run(["psql", url, "-qc", sql], check=True, stdout=subprocess.DEVNULL)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("binary")
+    parser.add_argument("backend", choices=["sqlite", "postgres"])
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--pg-url", default=os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432"))
+    parser.add_argument("--json", help="also write the results here")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("bench: wrk is needed (apt-get install wrk)")
+
+    folder = tempfile.mkdtemp(prefix="conduit-bench-")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {"CONDUIT_LISTEN": f"127.0.0.1:{port}", "CONDUIT_LOG_LEVEL": "warn", "CONDUIT_SECRET": SECRET,
+           "CONDUIT_LIMITS__LOGIN_FAILURES_PER_ADDRESS": "1000000"}
+    database = None
+    if args.backend == "sqlite":
+        env["CONDUIT_DATABASE_URL"] = f"sqlite://{folder}/conduit.db"
+    else:
+        database = f"conduit_bench_{os.getpid()}"
+        psql(args.pg_url + "/postgres", f"CREATE DATABASE {database}")
+        env["CONDUIT_DATABASE_URL"] = f"{args.pg_url}/{database}?sslmode=disable"
+        subprocess.run([args.binary, "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+    server = subprocess.Popen([args.binary, "serve"], env=env)
+    try:
+        wait_ready(base)
+        seed_file = os.path.join(folder, "seed.json")
+        subprocess.run([sys.executable, os.path.join(HERE, "seed.py"), base, "--out", seed_file], check=True)
+        if database:
+            psql(f"{args.pg_url}/{database}", "ANALYZE")
+        with open(seed_file) as f:
+            seed = json.load(f)
+        sampler = RssSampler(server.pid)
+        sampler.start()
+        results = []
+        for name, path, script, is_read in workloads(seed, folder):
+            run_wrk(base, path, script, args.warmup, args.connections)
+            sampler.active = is_read
+            cpu_before = cpu_seconds(server.pid)
+            runs = [run_wrk(base, path, script, args.duration, args.connections) for _ in range(args.runs)]
+            cpu = cpu_seconds(server.pid) - cpu_before
+            sampler.active = False
+            median = sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
+            errors = sum(r["errors"] for r in runs)
+            requests = sum(r["requests"] for r in runs)
+            results.append({"name": name, **median, "errors": errors,
+                            "cpu_ms_per_request": cpu * 1000 / max(requests, 1)})
+            print(f"bench: {name}: {median['rps']:.0f} req/s, {errors} errors", file=sys.stderr)
+        sampler.stopped = True
+    finally:
+        server.terminate()
+        server.wait()
+        if database:
+            psql(args.pg_url + "/postgres", f"DROP DATABASE IF EXISTS {database}")
+        shutil.rmtree(folder, ignore_errors=True)
+
+    ceiling = results[0]["rps"]
+    print(f"\n### {args.backend}: {args.runs} x {args.duration} s at {args.connections} connections, "
+          f"median run; peak RSS during reads {sampler.peak / 1024:.1f} MiB\n")
+    print("| workload | req/s | % of ceiling | p50 ms | p99 ms | server CPU ms/req | errors |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    failed = False
+    for r in results:
+        if r["errors"]:
+            failed = True
+            print(f"| {r['name']} | FAILED | | | | | {r['errors']} |")
+            continue
+        print(f"| {r['name']} | {r['rps']:.0f} | {100 * r['rps'] / ceiling:.1f} % | {r['p50']:.2f} | "
+              f"{r['p99']:.2f} | {r['cpu_ms_per_request']:.3f} | 0 |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"backend": args.backend, "peak_rss_mib": sampler.peak / 1024, "results": results}, f)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
