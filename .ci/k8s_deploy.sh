@@ -1,0 +1,314 @@
+#!/bin/sh
+# Deploys Conduit to one environment of the current kubectl context: creates
+# or updates the Secrets from pipeline variables, pins the image tag, applies
+# the kustomize overlay, waits for the rollout, and rolls back if it fails.
+#
+# usage: .ci/k8s_deploy.sh dev|prod
+#
+# Environment (nothing is needed with DRY_RUN=1):
+#   IMAGE_TAG             image tag to deploy. Default: CI_COMMIT_TAG when it is a
+#                         release tag vX.Y.Z, else CI_COMMIT_SHORT_SHA, else
+#                         `git rev-parse --short HEAD`. Never `latest`.
+#   IMAGE_REPO            image repository [CI_REGISTRY_IMAGE, else
+#                         registry.gitlab.com/example/conduit]
+#   CONDUIT_SECRET        token signing key, at least 32 bytes (all envs; masked)
+#   CONDUIT_PREVIOUS_SECRET  the key before a rotation, still accepted [none]
+#   POSTGRES_PASSWORD     dev: password of the dev database's `conduit` user,
+#                         16+ characters from [A-Za-z0-9._~-] (masked). Only
+#                         used when the database is first created.
+#   BACKUP_BUCKET         prod: GCS bucket for PostgreSQL backups
+#                         [${GCP_PROJECT}-conduit-backups]
+#   BACKUP_GCS_KEY_FILE   prod: path of a Google service account key (JSON)
+#                         allowed to write that bucket (a GitLab File variable)
+#   REGISTRY_USER, REGISTRY_PASSWORD  credentials the cluster pulls the image
+#                         with, stored as Secret conduit-registry [CI_DEPLOY_USER
+#                         and CI_DEPLOY_PASSWORD: a GitLab deploy token named
+#                         gitlab-deploy-token with read_registry]; unset: the
+#                         registry must allow anonymous pulls
+#   PUBLIC_PATH_PREFIX    public path of the API on the gateway [/api]
+#   ROLLOUT_TIMEOUT       wait for the app's rollout [5m]
+#   DATABASE_TIMEOUT      wait for the database to be ready [15m]
+#   ALLOW_PROD_SHA        1: allow a prod deploy of an image that is not a
+#                         release tag (emergencies only)
+#   DRY_RUN               1: render everything (Secrets with placeholder
+#                         values) to standard output, print each command on
+#                         standard error ("+ ..."), touch no cluster
+set -eu
+
+usage() {
+    echo "usage: $0 dev|prod" >&2
+    exit 2
+}
+[ $# -eq 1 ] || usage
+case $1 in
+    dev | prod) ENVIRONMENT=$1 ;;
+    *) usage ;;
+esac
+cd "$(dirname "$0")/.."
+
+DRY_RUN=${DRY_RUN:-0}
+NAMESPACE=conduit-$ENVIRONMENT
+ROLLOUT_TIMEOUT=${ROLLOUT_TIMEOUT:-5m}
+DATABASE_TIMEOUT=${DATABASE_TIMEOUT:-15m}
+PUBLIC_PATH_PREFIX=${PUBLIC_PATH_PREFIX:-/api}
+IMAGE_REPO=${IMAGE_REPO:-${CI_REGISTRY_IMAGE:-registry.gitlab.com/example/conduit}}
+
+say() { echo "k8s_deploy($ENVIRONMENT): $*" >&2; }
+die() {
+    say "error: $*"
+    exit 1
+}
+
+# show ARGS...: prints a command as "+ cmd args" on standard error, quoting
+# arguments that need it.
+show() {
+    line=+
+    for arg in "$@"; do
+        case $arg in
+            '' | *[!A-Za-z0-9_./:=@%+,-]*)
+                arg="'$(printf '%s' "$arg" | sed "s/'/'\\\\''/g")'"
+                ;;
+        esac
+        line="$line $arg"
+    done
+    printf '%s\n' "$line" >&2
+}
+
+# run ARGS...: shows the command, then runs it unless DRY_RUN=1.
+run() {
+    show "$@"
+    if [ "$DRY_RUN" != 1 ]; then
+        "$@"
+    fi
+}
+
+# apply FILE WHAT: server-side apply of a rendered file through standard input
+# (printed as the command it is). Server-side apply keeps Secret values out
+# of the last-applied annotation that client-side apply would add.
+apply() {
+    say "applying $2"
+    show kubectl apply --server-side --field-manager=conduit-deploy --force-conflicts -f -
+    if [ "$DRY_RUN" != 1 ]; then
+        kubectl apply --server-side --field-manager=conduit-deploy --force-conflicts -f - <"$1"
+    fi
+}
+
+command -v kubectl >/dev/null || die "kubectl is required"
+
+# --- The image tag ----------------------------------------------------------
+if [ -n "${IMAGE_TAG:-}" ]; then
+    tag=$IMAGE_TAG
+elif printf '%s\n' "${CI_COMMIT_TAG:-}" | grep -Eq '^v[0-9]+\.[0-9]+\.[0-9]+$'; then
+    tag=$CI_COMMIT_TAG
+elif [ -n "${CI_COMMIT_SHORT_SHA:-}" ]; then
+    tag=$CI_COMMIT_SHORT_SHA
+else
+    tag=$(git rev-parse --short HEAD) || die "no IMAGE_TAG, no CI_COMMIT_* and not in a git checkout"
+fi
+case $tag in
+    latest) die "refusing to deploy the tag 'latest': deploy a release tag or a commit SHA" ;;
+    '' | -* | .* | *[!A-Za-z0-9_.-]*) die "not a valid image tag: '$tag'" ;;
+esac
+if [ "$ENVIRONMENT" = prod ] && ! printf '%s\n' "$tag" | grep -Eq '^v[0-9]+\.[0-9]+\.[0-9]+$'; then
+    if [ "$DRY_RUN" = 1 ] || [ "${ALLOW_PROD_SHA:-0}" = 1 ]; then
+        say "warning: $tag is not a release tag (vX.Y.Z)"
+    else
+        die "prod deploys release tags (vX.Y.Z), not '$tag' (set ALLOW_PROD_SHA=1 to override)"
+    fi
+fi
+say "image $IMAGE_REPO:$tag into namespace $NAMESPACE"
+
+case $PUBLIC_PATH_PREFIX in
+    /*/ | *[!A-Za-z0-9._~/-]* | *//*) die "PUBLIC_PATH_PREFIX must look like /api or /conduit/api, got '$PUBLIC_PATH_PREFIX'" ;;
+    /?*) ;;
+    *) die "PUBLIC_PATH_PREFIX must look like /api or /conduit/api, got '$PUBLIC_PATH_PREFIX'" ;;
+esac
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+secrets=$work/secrets
+mkdir -m 700 "$secrets"
+
+# --- Secrets ----------------------------------------------------------------
+# Values go through files (not --from-literal), so they never appear in a
+# process list. In a dry run every value is a placeholder, even when the
+# variables are set, so real secrets never reach a log.
+if [ "$DRY_RUN" = 1 ]; then
+    say "dry run: Secrets are rendered with placeholder values"
+    printf '%s' "dry-run-placeholder-not-a-real-signing-key" >"$secrets/secret"
+    db_password=dry-run-placeholder-password
+    backup_key=$work/placeholder-key.json
+    printf '%s\n' '{"type": "service_account", "comment": "dry-run placeholder"}' >"$backup_key"
+else
+    : "${CONDUIT_SECRET:?set CONDUIT_SECRET (at least 32 bytes, e.g. openssl rand -hex 32)}"
+    [ "${#CONDUIT_SECRET}" -ge 32 ] || die "CONDUIT_SECRET must be at least 32 bytes"
+    printf '%s' "$CONDUIT_SECRET" >"$secrets/secret"
+    if [ -n "${CONDUIT_PREVIOUS_SECRET:-}" ]; then
+        [ "${#CONDUIT_PREVIOUS_SECRET}" -ge 32 ] || die "CONDUIT_PREVIOUS_SECRET must be at least 32 bytes"
+        printf '%s' "$CONDUIT_PREVIOUS_SECRET" >"$secrets/previous-secret"
+    fi
+    if [ "$ENVIRONMENT" = dev ]; then
+        db_password=${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD for the dev database}
+        case $db_password in
+            *[!A-Za-z0-9._~-]*) die "POSTGRES_PASSWORD may only use A-Z a-z 0-9 . _ ~ - (it goes into a URL); e.g. openssl rand -hex 24" ;;
+        esac
+        [ "${#db_password}" -ge 16 ] || die "POSTGRES_PASSWORD must be at least 16 characters"
+    else
+        backup_key=${BACKUP_GCS_KEY_FILE:?set BACKUP_GCS_KEY_FILE to the backup service account key (JSON file)}
+        [ -s "$backup_key" ] || die "BACKUP_GCS_KEY_FILE ($backup_key) is missing or empty"
+    fi
+fi
+
+rendered_secrets=$work/secrets.yaml
+: >"$rendered_secrets"
+# secret NAME ARGS...: renders one Secret (kubectl create --dry-run=client,
+# offline) labelled as part of Conduit, appended to secrets.yaml.
+secret() {
+    name=$1
+    shift
+    kubectl create secret generic "$name" --namespace "$NAMESPACE" "$@" \
+        --dry-run=client -o yaml >"$work/one-secret.yaml"
+    kubectl label --local -f "$work/one-secret.yaml" -o yaml \
+        app.kubernetes.io/part-of=conduit app.kubernetes.io/managed-by=k8s_deploy.sh \
+        >>"$rendered_secrets"
+    echo --- >>"$rendered_secrets"
+}
+if [ -f "$secrets/previous-secret" ]; then
+    secret conduit-secret --from-file=secret="$secrets/secret" \
+        --from-file=previous-secret="$secrets/previous-secret"
+else
+    secret conduit-secret --from-file=secret="$secrets/secret"
+fi
+if [ "$ENVIRONMENT" = dev ]; then
+    # Same shape as CloudNativePG's <cluster>-app Secret in prod.
+    printf '%s' conduit >"$secrets/username"
+    printf '%s' "$db_password" >"$secrets/password"
+    printf '%s' conduit >"$secrets/dbname"
+    printf '%s' conduit-db >"$secrets/host"
+    printf '%s' 5432 >"$secrets/port"
+    printf '%s' "postgres://conduit:$db_password@conduit-db:5432/conduit" >"$secrets/uri"
+    secret conduit-db-app --type=kubernetes.io/basic-auth \
+        --from-file=username="$secrets/username" --from-file=password="$secrets/password" \
+        --from-file=dbname="$secrets/dbname" --from-file=host="$secrets/host" \
+        --from-file=port="$secrets/port" --from-file=uri="$secrets/uri"
+else
+    secret conduit-backup-gcs --from-file=credentials.json="$backup_key"
+fi
+# Image pull credentials for the registry host of IMAGE_REPO (the app's
+# ServiceAccount lists this Secret; without it, pulls are anonymous).
+registry_user=${REGISTRY_USER:-${CI_DEPLOY_USER:-}}
+registry_password=${REGISTRY_PASSWORD:-${CI_DEPLOY_PASSWORD:-}}
+if [ "$DRY_RUN" = 1 ]; then
+    registry_user=dry-run-placeholder registry_password=dry-run-placeholder
+fi
+if [ -n "$registry_user" ] && [ -n "$registry_password" ]; then
+    auth=$(printf '%s:%s' "$registry_user" "$registry_password" | base64 | tr -d '\n')
+    printf '{"auths":{"%s":{"auth":"%s"}}}' "${IMAGE_REPO%%/*}" "$auth" >"$secrets/dockerconfig"
+    secret conduit-registry --type=kubernetes.io/dockerconfigjson \
+        --from-file=.dockerconfigjson="$secrets/dockerconfig"
+else
+    say "no REGISTRY_USER/REGISTRY_PASSWORD (or CI_DEPLOY_*): the cluster pulls ${IMAGE_REPO%%/*} anonymously"
+fi
+checksum=$(sha256sum "$rendered_secrets" | cut -c1-16)
+
+# --- Render -----------------------------------------------------------------
+# A generated kustomization on top of the overlay, in a copy of k8s/
+# (kustomize only loads directories below its own root): it pins the image,
+# the public path prefix, the backup bucket, and stamps the Secrets' checksum
+# on the pod template so that a changed secret rolls the pods.
+cp -R k8s "$work/k8s"
+mkdir "$work/k8s/deploy"
+{
+    echo "apiVersion: kustomize.config.k8s.io/v1beta1"
+    echo "kind: Kustomization"
+    echo "resources:"
+    echo "  - ../overlays/$ENVIRONMENT"
+    echo "images:"
+    echo "  - name: registry.gitlab.com/example/conduit"
+    echo "    newName: $IMAGE_REPO"
+    echo "    newTag: \"$tag\""
+    echo "patches:"
+    echo "  - target: {kind: HTTPRoute, name: conduit}"
+    echo "    patch: |-"
+    echo "      - op: replace"
+    echo "        path: /spec/rules/0/matches/0/path/value"
+    echo "        value: \"$PUBLIC_PATH_PREFIX\""
+    echo "  - target: {kind: Deployment, name: conduit}"
+    echo "    patch: |-"
+    echo "      - op: add"
+    echo "        path: /spec/template/metadata/annotations"
+    echo "        value: {conduit.example/secrets-checksum: \"$checksum\"}"
+    if [ "$ENVIRONMENT" = prod ]; then
+        bucket=${BACKUP_BUCKET:-}
+        if [ -z "$bucket" ] && [ -n "${GCP_PROJECT:-}" ]; then
+            bucket=$GCP_PROJECT-conduit-backups
+        fi
+        if [ -z "$bucket" ]; then
+            [ "$DRY_RUN" = 1 ] || die "set BACKUP_BUCKET (or GCP_PROJECT) for prod backups"
+            bucket=conduit-backups-placeholder
+        fi
+        case $bucket in
+            *[!a-z0-9._-]*) die "BACKUP_BUCKET must be a bucket name, got '$bucket'" ;;
+        esac
+        echo "  - target: {kind: ObjectStore, name: conduit-backups}"
+        echo "    patch: |-"
+        echo "      - op: replace"
+        echo "        path: /spec/configuration/destinationPath"
+        echo "        value: gs://$bucket/conduit-prod"
+    fi
+} >"$work/k8s/deploy/kustomization.yaml"
+manifests=$work/manifests.yaml
+say "rendering k8s/overlays/$ENVIRONMENT with image $IMAGE_REPO:$tag, public prefix $PUBLIC_PATH_PREFIX"
+show kubectl kustomize "$work/k8s/deploy"
+kubectl kustomize "$work/k8s/deploy" >"$manifests"
+if grep -nE 'image: (.*:unpinned|[^:]*|.*:latest)$' "$manifests" >&2; then
+    die "an image is not pinned (lines above)"
+fi
+# The Namespace goes first, so that the Secrets have somewhere to live.
+awk '
+    function flush() { if (ns) printf "%s---\n", doc; doc = ""; ns = 0 }
+    /^---$/ { flush(); next }
+    { doc = doc $0 "\n"; if ($0 == "kind: Namespace") ns = 1 }
+    END { flush() }
+' "$manifests" >"$work/namespace.yaml"
+[ -s "$work/namespace.yaml" ] || die "the overlay renders no Namespace"
+
+if [ "$DRY_RUN" = 1 ]; then
+    cat "$rendered_secrets"
+    cat "$manifests"
+fi
+
+# --- Apply and watch --------------------------------------------------------
+apply "$work/namespace.yaml" "the Namespace $NAMESPACE"
+apply "$rendered_secrets" "the Secrets"
+apply "$manifests" "the manifests"
+
+failed=0
+if [ "$ENVIRONMENT" = dev ]; then
+    run kubectl -n "$NAMESPACE" rollout status statefulset/conduit-db --timeout="$DATABASE_TIMEOUT" || failed=1
+else
+    run kubectl -n "$NAMESPACE" wait --for=condition=Ready cluster.postgresql.cnpg.io/conduit-db \
+        --timeout="$DATABASE_TIMEOUT" || failed=1
+fi
+[ "$failed" = 0 ] || say "the database is not ready; checking the app anyway"
+if ! run kubectl -n "$NAMESPACE" rollout status deployment/conduit --timeout="$ROLLOUT_TIMEOUT"; then
+    say "rollout failed: rolling back to the previous version"
+    run kubectl -n "$NAMESPACE" get pods -l app.kubernetes.io/name=conduit -o wide || true
+    if run kubectl -n "$NAMESPACE" rollout undo deployment/conduit; then
+        run kubectl -n "$NAMESPACE" rollout status deployment/conduit --timeout="$ROLLOUT_TIMEOUT" ||
+            say "the previous version did not become ready either"
+    else
+        say "nothing to roll back to (first deploy?)"
+    fi
+    exit 1
+fi
+if [ "$DRY_RUN" = 1 ]; then
+    # Show the rollback path too, as it would run after a failed rollout.
+    say "on a failed rollout this runs:"
+    show kubectl -n "$NAMESPACE" rollout undo deployment/conduit
+    say "dry run: nothing was changed"
+    exit 0
+fi
+[ "$failed" = 0 ] || exit 1
+address=$(kubectl -n "$NAMESPACE" get gateway conduit -o jsonpath='{.status.addresses[0].value}' 2>/dev/null || true)
+say "deployed $IMAGE_REPO:$tag; API at http://${address:-<gateway address pending>}$PUBLIC_PATH_PREFIX"
