@@ -1,0 +1,177 @@
+#!/bin/sh
+# Smoke test of a running Conduit: the README's three-request check against
+# the address given, with a user of its own so it can run any number of times
+# against the same database (dev, prod, or a local server).
+#
+#   sh .ci/smoke_test.sh URL
+#
+# URL is the root of the API, the part before /users and /articles: for
+# example http://127.0.0.1:8080/api, or on a cluster the public address
+# followed by the gateway's path prefix (https://conduit.example.com/api,
+# https://example.com/conduit). A URL with no path at all gets the app's own
+# /api. The check:
+#   1. POST URL/users      -> 201, the user we sent, with a token
+#   2. POST URL/articles   -> 201, an article with a slug (token from 1)
+#   3. GET  URL/articles?author=USER -> 200, our slug, articlesCount >= 1
+#   4. DELETE URL/articles/SLUG -> 204, so production keeps no test
+#      articles (SMOKE_KEEP=1 skips it; the test user stays, as the API
+#      has no way to delete one).
+# Every response is written to a file before it is parsed; any other status
+# or a missing field fails the script with the response shown.
+#
+# Needs only a POSIX shell, curl, sed and grep (it runs in alpine's busybox).
+# Environment:
+#   SMOKE_OUT_DIR    keep the responses here (default: a temporary folder,
+#                    removed on success, kept and named on failure)
+#   SMOKE_TIMEOUT    seconds per request (default 20)
+#   SMOKE_RETRIES    curl retries on connection errors and 5xx from a
+#                    gateway (default 3)
+#   SMOKE_KEEP=1     leave the test article in place
+set -eu
+
+usage() {
+    echo "usage: $0 API_URL   (for example https://conduit.example.com/api)" >&2
+    exit 2
+}
+[ "$#" -eq 1 ] || usage
+[ -n "$1" ] || usage
+case $1 in
+    http://* | https://*) ;;
+    *) echo "smoke: URL must start with http:// or https://, got '$1'" >&2; exit 2 ;;
+esac
+command -v curl >/dev/null 2>&1 || { echo "smoke: curl is required" >&2; exit 1; }
+
+api=${1%/}
+case ${api#*://} in
+    */*) ;;
+    *) api=$api/api ;;
+esac
+timeout=${SMOKE_TIMEOUT:-20}
+retries=${SMOKE_RETRIES:-3}
+
+say() { echo "smoke: $*"; }
+fail() {
+    echo "smoke: FAILED: $*" >&2
+    exit 1
+}
+
+if [ -n "${SMOKE_OUT_DIR:-}" ]; then
+    out=$SMOKE_OUT_DIR
+    mkdir -p "$out"
+    keep_out=1
+else
+    out=$(mktemp -d "${TMPDIR:-/tmp}/conduit-smoke.XXXXXX")
+    keep_out=0
+fi
+finish() {
+    status=$?
+    if [ "$status" -ne 0 ]; then
+        echo "smoke: responses kept in $out" >&2
+    elif [ "$keep_out" -eq 0 ]; then
+        rm -rf "$out"
+    fi
+    exit "$status"
+}
+trap finish EXIT
+trap 'exit 130' INT TERM
+
+# A name no earlier run used: seconds since the epoch, this shell's pid and
+# random bytes, all within the username rules (letters, digits, - _ .).
+random=$(od -An -N4 -tu4 /dev/urandom | tr -d ' \n')
+run_id=$(date +%s)-$$-$random
+username=smoke-$run_id
+email=$username@example.com
+password=smoke-$random-$(od -An -N4 -tx4 /dev/urandom | tr -d ' \n')
+title="Smoke test $run_id"
+
+# request NAME EXPECTED_STATUS METHOD URL [BODY] [TOKEN]
+# Writes the response body to $out/NAME.json and its status to $out/NAME.status,
+# then fails unless the status is EXPECTED_STATUS.
+request() {
+    # POSIX sh has no local variables: r_ names keep clear of the callers'.
+    r_name=$1 r_expected=$2 r_method=$3 r_url=$4 r_body=${5:-} r_token=${6:-}
+    r_file=$out/$r_name.json
+    say "$r_method $r_url (expect $r_expected)"
+    set -- -sS -o "$r_file" -w '%{http_code}' -X "$r_method" \
+        --connect-timeout 10 --max-time "$timeout" \
+        --retry "$retries" --retry-connrefused --retry-delay 2 \
+        -H 'Accept: application/json'
+    if [ -n "$r_body" ]; then
+        set -- "$@" -H 'Content-Type: application/json' --data-binary "$r_body"
+    fi
+    if [ -n "$r_token" ]; then
+        set -- "$@" -H "Authorization: Token $r_token"
+    fi
+    # A curl error (DNS, refused, timeout) prints 000 and fails: keep going so
+    # the message below names the request.
+    r_status=$(curl "$@" "$r_url") || true
+    echo "$r_status" >"$out/$r_name.status"
+    [ -f "$r_file" ] || : >"$r_file"
+    if [ "$r_status" != "$r_expected" ]; then
+        echo "smoke: response body of $r_method $r_url:" >&2
+        body "$r_file" >&2 || true
+        echo >&2
+        fail "$r_method $r_url answered ${r_status:-nothing}, expected $r_expected"
+    fi
+    say "  -> $r_status, $(wc -c <"$r_file" | tr -d ' ') bytes in $r_file"
+}
+
+# body FILE: the start of a response for a message, tokens blanked out.
+body() {
+    head -c 1000 "$1" | sed 's/"token":"[^"]*"/"token":"(hidden)"/g'
+}
+
+# json_string FILE KEY: the first "KEY":"value" string in FILE (the API
+# answers compact JSON; values we look for hold no escaped quotes).
+json_string() {
+    sed -n "s/.*\"$2\":\"\([^\"]*\)\".*/\1/p" "$1" | head -n 1
+}
+
+# json_number FILE KEY: the first "KEY":123 number in FILE.
+json_number() {
+    sed -n "s/.*\"$2\":\([0-9][0-9]*\).*/\1/p" "$1" | head -n 1
+}
+
+# require FILE PATTERN WHAT: fails unless FILE contains the fixed string PATTERN.
+require() {
+    grep -qF -- "$2" "$1" || fail "$3 (no '$2' in $1: $(body "$1"))"
+}
+
+say "target $api, user $username"
+
+# 1. Register.
+request 1-register 201 POST "$api/users" \
+    "{\"user\":{\"username\":\"$username\",\"email\":\"$email\",\"password\":\"$password\"}}"
+require "$out/1-register.json" '{"user":{' "register: no user object"
+require "$out/1-register.json" "\"username\":\"$username\"" "register: not the user we sent"
+token=$(json_string "$out/1-register.json" token)
+[ -n "$token" ] || fail "register: no token in $(body "$out/1-register.json")"
+say "  registered $username, token of ${#token} characters"
+
+# 2. Create an article as that user.
+request 2-create-article 201 POST "$api/articles" \
+    "{\"article\":{\"title\":\"$title\",\"description\":\"Pipeline smoke test\",\"body\":\"Written by .ci/smoke_test.sh run $run_id.\",\"tagList\":[\"smoke\"]}}" \
+    "$token"
+require "$out/2-create-article.json" '{"article":{' "create article: no article object"
+require "$out/2-create-article.json" "\"title\":\"$title\"" "create article: not the title we sent"
+slug=$(json_string "$out/2-create-article.json" slug)
+[ -n "$slug" ] || fail "create article: no slug in $(body "$out/2-create-article.json")"
+say "  created article $slug"
+
+# 3. List the articles of that user: ours must be there, with the count.
+request 3-list-articles 200 GET "$api/articles?author=$username"
+require "$out/3-list-articles.json" '"articles":[' "list articles: no articles array"
+require "$out/3-list-articles.json" "\"slug\":\"$slug\"" "list articles: our article is missing"
+count=$(json_number "$out/3-list-articles.json" articlesCount)
+[ -n "$count" ] || fail "list articles: no articlesCount"
+[ "$count" -ge 1 ] || fail "list articles: articlesCount is $count"
+say "  listed $count article(s) by $username, ours among them"
+
+# 4. Clean up the article.
+if [ "${SMOKE_KEEP:-0}" = 1 ]; then
+    say "SMOKE_KEEP=1: leaving article $slug in place"
+else
+    request 4-delete-article 204 DELETE "$api/articles/$slug" "" "$token"
+fi
+
+say "passed against $api"
