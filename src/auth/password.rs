@@ -131,18 +131,16 @@ impl Passwords {
         let permit = match permits.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
-                let waiting = &self.inner.waiting;
-                if waiting.fetch_add(1, Ordering::SeqCst) >= self.inner.queue {
-                    waiting.fetch_sub(1, Ordering::SeqCst);
+                // The guard leaves the queue even when this future is dropped
+                // (the client went away): a leaked count would refuse every
+                // later login as "busy".
+                let Some(_waiting) = QueueSlot::take(&self.inner.waiting, self.inner.queue) else {
                     METRICS.hash_rejected.inc();
                     return Err(HashError::Busy);
-                }
-                METRICS.hash_queue_depth.inc();
+                };
                 let started = Instant::now();
                 let permit = permits.acquire_owned().await;
                 METRICS.hash_wait.observe(started.elapsed().as_secs_f64());
-                METRICS.hash_queue_depth.dec();
-                waiting.fetch_sub(1, Ordering::SeqCst);
                 permit.map_err(|e| HashError::Failed(e.to_string()))?
             }
         };
@@ -161,6 +159,30 @@ impl Passwords {
         done_rx
             .await
             .map_err(|_| HashError::Failed("a hashing job was dropped".into()))
+    }
+}
+
+/// A place in the wait queue, given back on drop.
+struct QueueSlot<'a> {
+    waiting: &'a AtomicUsize,
+}
+
+impl<'a> QueueSlot<'a> {
+    /// A place, unless `queue` callers already wait.
+    fn take(waiting: &'a AtomicUsize, queue: usize) -> Option<Self> {
+        if waiting.fetch_add(1, Ordering::SeqCst) >= queue {
+            waiting.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        METRICS.hash_queue_depth.inc();
+        Some(QueueSlot { waiting })
+    }
+}
+
+impl Drop for QueueSlot<'_> {
+    fn drop(&mut self) {
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        METRICS.hash_queue_depth.dec();
     }
 }
 
@@ -260,6 +282,40 @@ mod tests {
             passwords.hash("later".into()).await.is_ok(),
             "capacity comes back"
         );
+    }
+
+    #[tokio::test]
+    async fn abandoned_waiters_give_their_place_back() {
+        let passwords = Passwords::new(
+            ScryptConfig {
+                log_n: 12,
+                r: 8,
+                p: 1,
+            },
+            Some(1),
+            2,
+        )
+        .unwrap();
+        for _ in 0..5 {
+            // Start a burst and drop it while requests wait for a permit.
+            let burst: Vec<_> = (0..3)
+                .map(|_| {
+                    let p = passwords.clone();
+                    tokio::spawn(async move { p.hash("password1".into()).await })
+                })
+                .collect();
+            tokio::task::yield_now().await;
+            for task in burst {
+                task.abort();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            passwords.inner.waiting.load(Ordering::SeqCst),
+            0,
+            "no leaked places"
+        );
+        assert!(passwords.hash("after".into()).await.is_ok());
     }
 
     #[tokio::test]

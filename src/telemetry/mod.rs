@@ -8,9 +8,27 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
+/// Libraries whose debug and trace events carry request data (headers,
+/// query parameters): capped at `info` whatever the configured level, so a
+/// password, token or email never reaches a log.
+const CAPPED: &[&str] = &[
+    "hyper",
+    "hyper_util",
+    "h2",
+    "tokio_postgres",
+    "postgres",
+    "rustls",
+    "warp",
+];
+
 /// Installs the global subscriber; a second call (tests) is a no-op.
 pub fn init(level: &str, format: LogFormat) {
-    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
+    for target in CAPPED {
+        if let Ok(directive) = format!("{target}=info").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

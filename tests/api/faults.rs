@@ -237,3 +237,111 @@ async fn a_burst_of_200_logins_is_answered_within_a_memory_bound() {
         peak_kib / 1024
     );
 }
+
+#[tokio::test]
+async fn a_second_signal_exits_at_once_without_draining() {
+    let dir = tempfile::tempdir().unwrap();
+    let envs = [
+        ("CONDUIT_SECRET", SECRET),
+        ("CONDUIT_SCRYPT__LOG_N", "15"),
+        ("CONDUIT_HASH_CONCURRENCY", "1"),
+        ("CONDUIT_DRAIN_SECS", "20"),
+    ];
+    let mut server = ServerProcess::start(dir.path(), &envs);
+    let client = reqwest::Client::new();
+    register(&client, &server, "impatient").await;
+    let mut logins = Vec::new();
+    for _ in 0..20 {
+        let (client, url) = (client.clone(), server.url("/api/users/login"));
+        logins.push(tokio::spawn(async move {
+            post(
+                &client,
+                &url,
+                None,
+                json!({"user": {"email": "impatient@example.com", "password": "password1"}}),
+            )
+            .await
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    server.signal("TERM");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let second = Instant::now();
+    server.signal("TERM");
+    let status = tokio::task::spawn_blocking(move || server.wait(Duration::from_secs(5)))
+        .await
+        .unwrap();
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "the second signal ends the process without draining"
+    );
+    assert!(
+        second.elapsed() < Duration::from_secs(1),
+        "at once: {:?}",
+        second.elapsed()
+    );
+    for login in logins {
+        let _ = login.await;
+    }
+}
+
+#[tokio::test]
+async fn passwords_tokens_and_emails_never_reach_the_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let envs = [
+        ("CONDUIT_SECRET", SECRET),
+        ("CONDUIT_SCRYPT__LOG_N", "4"),
+        ("CONDUIT_LOG_LEVEL", "trace"),
+    ];
+    let server = ServerProcess::start(dir.path(), &envs);
+    let client = reqwest::Client::new();
+    let password = "a-very-secret-password";
+    let email = "secretive.person@example.com";
+    let (status, body) = post(
+        &client,
+        &server.url("/api/users"),
+        None,
+        json!({"user": {"username": "secretive", "email": email, "password": password}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 201);
+    let token = body["user"]["token"].as_str().unwrap().to_owned();
+    post(
+        &client,
+        &server.url("/api/users/login"),
+        None,
+        json!({"user": {"email": email, "password": "wrong-guess-123"}}),
+    )
+    .await
+    .unwrap();
+    client
+        .get(server.url("/api/user"))
+        .header("Authorization", format!("Token {token}"))
+        .send()
+        .await
+        .unwrap();
+    client
+        .get(server.url("/api/user"))
+        .header("Authorization", "Token forged.token.value")
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let logs = server.logs.lock().unwrap().join("\n");
+    assert!(
+        logs.contains("\"status\":201"),
+        "requests are logged at all: {logs}"
+    );
+    for secret in [
+        password,
+        "wrong-guess-123",
+        email,
+        &token,
+        "forged.token.value",
+        SECRET,
+    ] {
+        assert!(!logs.contains(secret), "{secret:?} appears in the logs");
+    }
+}

@@ -379,6 +379,8 @@ pub fn assert_timestamp(value: &Value) {
 pub struct ServerProcess {
     pub child: std::process::Child,
     pub addr: SocketAddr,
+    /// Every log line after "conduit listening", collected in the background.
+    pub logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl ServerProcess {
@@ -411,8 +413,14 @@ impl ServerProcess {
             }
         };
         // Keep reading, so a full pipe never blocks the server's logging.
-        std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
-        ServerProcess { child, addr }
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                sink.lock().expect("log sink").push(line);
+            }
+        });
+        ServerProcess { child, addr, logs }
     }
 
     pub fn url(&self, path: &str) -> String {
