@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //!
+//! - [`allocator`]: mimalloc for small blocks, the system for large ones.
 //! - [`cli`]: the command line (`serve`, `migrate`, `config`) and exit codes.
 //! - [`config`]: layered settings (defaults, `conduit.toml`, `CONDUIT_*`).
 //! - [`telemetry`]: the `tracing` subscriber.
@@ -16,6 +17,7 @@
 //! Layers point one way: `http` uses `domain`, `auth` and `store`; `store`
 //! uses `domain`; `domain` uses nothing of ours.
 
+pub mod allocator;
 pub mod app;
 pub mod auth;
 pub mod cli;

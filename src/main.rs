@@ -1,11 +1,10 @@
-//! The `conduit` binary: everything lives in the library; this only hands over
-//! the process exit code.
+//! The `conduit` binary: everything lives in the library; this only picks the
+//! allocator and hands over the process exit code.
 
-/// musl's allocator serializes threads on one lock; under load the server
-/// spent most of its time in futex waits (see BENCHMARKS.md). mimalloc keeps
-/// per-thread heaps.
+/// Small blocks from mimalloc, large ones from the system: see
+/// `conduit::allocator` for why.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: conduit::allocator::SplitAllocator = conduit::allocator::SplitAllocator;
 
 fn main() -> std::process::ExitCode {
     conduit::cli::run()
