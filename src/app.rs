@@ -63,6 +63,9 @@ impl App {
                 .map(|s| s.expose().as_bytes()),
             config.token_lifetime_secs,
         );
+        // Register the metrics now: their construction asserts invariants
+        // (unique names), which must fail at start, never on a request.
+        std::sync::LazyLock::force(&crate::telemetry::metrics::METRICS);
         let passwords = Passwords::new(config.scrypt, config.hash_concurrency, config.hash_queue)
             .map_err(|e| format!("scrypt: {e}"))?;
         let schema_needed = migrate::latest(match config.database() {

@@ -129,19 +129,27 @@ async fn kill_9_during_a_burst_of_writes_loses_no_acknowledged_article() {
     assert_eq!(check, "ok");
 }
 
-#[tokio::test]
-async fn sigterm_lets_slow_requests_finish_refuses_new_ones_and_exits_zero() {
-    let dir = tempfile::tempdir().unwrap();
-    // Production hashing, one hash at a time: six logins take ~0.6 s.
+/// A server that hashes passwords at production cost one at a time, so
+/// logins stay in flight long enough to signal it meanwhile; with one
+/// registered user, `name`, whose password is `password1`.
+async fn slow_login_server(dir: &std::path::Path, name: &str) -> (ServerProcess, reqwest::Client) {
     let envs = [
         ("CONDUIT_SECRET", SECRET),
         ("CONDUIT_SCRYPT__LOG_N", "15"),
         ("CONDUIT_HASH_CONCURRENCY", "1"),
         ("CONDUIT_DRAIN_SECS", "20"),
     ];
-    let mut server = ServerProcess::start(dir.path(), &envs);
+    let server = ServerProcess::start(dir, &envs);
     let client = reqwest::Client::new();
-    register(&client, &server, "slow").await;
+    register(&client, &server, name).await;
+    (server, client)
+}
+
+#[tokio::test]
+async fn sigterm_lets_slow_requests_finish_refuses_new_ones_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    // One hash at a time: six logins take about 0.6 s.
+    let (mut server, client) = slow_login_server(dir.path(), "slow").await;
 
     let mut logins = Vec::new();
     for _ in 0..6 {
@@ -241,15 +249,7 @@ async fn a_burst_of_200_logins_is_answered_within_a_memory_bound() {
 #[tokio::test]
 async fn a_second_signal_exits_at_once_without_draining() {
     let dir = tempfile::tempdir().unwrap();
-    let envs = [
-        ("CONDUIT_SECRET", SECRET),
-        ("CONDUIT_SCRYPT__LOG_N", "15"),
-        ("CONDUIT_HASH_CONCURRENCY", "1"),
-        ("CONDUIT_DRAIN_SECS", "20"),
-    ];
-    let mut server = ServerProcess::start(dir.path(), &envs);
-    let client = reqwest::Client::new();
-    register(&client, &server, "impatient").await;
+    let (mut server, client) = slow_login_server(dir.path(), "impatient").await;
     let mut logins = Vec::new();
     for _ in 0..20 {
         let (client, url) = (client.clone(), server.url("/api/users/login"));
