@@ -179,6 +179,9 @@ def main():
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--pg-url", default=os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432"))
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--only", default=os.environ.get("BENCH_ONLY", ""),
+                        help="comma-separated words; run only the workloads whose name contains one "
+                             "(the ceiling always runs)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench: wrk is needed (apt-get install wrk)")
@@ -188,6 +191,9 @@ def main():
     base = f"http://127.0.0.1:{port}"
     env = {"CONDUIT_LISTEN": f"127.0.0.1:{port}", "CONDUIT_LOG_LEVEL": "warn", "CONDUIT_SECRET": SECRET,
            "CONDUIT_LIMITS__LOGIN_FAILURES_PER_ADDRESS": "1000000"}
+    # Other server settings to compare (e.g. CONDUIT_POOL_SIZE=2) pass through.
+    env.update({k: v for k, v in os.environ.items()
+                if k.startswith("CONDUIT_") and k not in env and k != "CONDUIT_DATABASE_URL"})
     database = None
     if args.backend == "sqlite":
         env["CONDUIT_DATABASE_URL"] = f"sqlite://{folder}/conduit.db"
@@ -208,7 +214,10 @@ def main():
         sampler = RssSampler(server.pid)
         sampler.start()
         results = []
-        for name, path, script, is_read in workloads(seed, folder):
+        only = [word for word in args.only.split(",") if word]
+        for index, (name, path, script, is_read) in enumerate(workloads(seed, folder)):
+            if index and only and not any(word in name for word in only):
+                continue
             run_wrk(base, path, script, args.warmup, args.connections)
             sampler.active = is_read
             cpu_before = cpu_seconds(server.pid)

@@ -6,6 +6,8 @@
 #
 # Environment: BENCH_DURATION (10), BENCH_RUNS (3), BENCH_WARMUP (3),
 # BENCH_CONNECTIONS (32), BENCH_POSTGRES_URL (postgres://postgres@127.0.0.1:5432),
+# BENCH_ONLY (comma-separated workload name words; the ceiling always runs),
+# CONDUIT_* server settings (passed through, to compare configurations),
 # CONDUIT_BINARY (skip the build and use this binary).
 set -eu
 cd "$(dirname "$0")/.."
