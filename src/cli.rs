@@ -126,7 +126,7 @@ fn serve(config: Config) -> Result<(), String> {
     // connection, so more blocking threads than connections only wait on the
     // pool, each keeping a stack and an allocator cache: cap them.
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .max_blocking_threads(config.pool_size as usize + 2)
+        .max_blocking_threads(config.effective_pool_size() as usize + 2)
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;

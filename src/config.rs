@@ -71,8 +71,9 @@ pub struct Config {
     pub token_lifetime_secs: u64,
     /// scrypt cost parameters for new password hashes.
     pub scrypt: ScryptConfig,
-    /// Database connections per process.
-    pub pool_size: u32,
+    /// Database connections per process; unset means
+    /// [`Config::effective_pool_size`].
+    pub pool_size: Option<u32>,
     /// How long a request waits for a free database connection before 503.
     pub pool_timeout_ms: u64,
     /// How long to keep retrying an unreachable PostgreSQL at start.
@@ -155,7 +156,7 @@ impl Default for Config {
                 r: 8,
                 p: 1,
             },
-            pool_size: 8,
+            pool_size: None,
             pool_timeout_ms: 5_000,
             startup_timeout_secs: 30,
             migrate_on_start: false,
@@ -317,7 +318,7 @@ impl Config {
         if scrypt::Params::new(self.scrypt.log_n, self.scrypt.r, self.scrypt.p, 32).is_err() {
             return Err("scrypt: r and p out of range".into());
         }
-        if self.pool_size == 0 {
+        if self.pool_size == Some(0) {
             return Err("pool_size: must be at least 1".into());
         }
         if self.token_lifetime_secs == 0 {
@@ -374,10 +375,24 @@ impl Config {
             .expect("database_url was validated when the config was loaded")
     }
 
+    /// Connections per process: `pool_size` when set. Otherwise one per CPU
+    /// on SQLite, whose reads are CPU-bound (more connections, and the
+    /// threads that hold them, only take turns on the same cores: measured
+    /// in BENCHMARKS.md), and 8 on PostgreSQL, where a connection mostly
+    /// waits on the server.
+    pub fn effective_pool_size(&self) -> u32 {
+        self.pool_size.unwrap_or_else(|| match self.database() {
+            DatabaseUrl::Sqlite(_) => {
+                std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 16) as u32)
+            }
+            DatabaseUrl::Postgres(_) => 8,
+        })
+    }
+
     /// The pool settings for [`crate::store::open`].
     pub fn pool_options(&self) -> crate::store::PoolOptions {
         crate::store::PoolOptions {
-            pool_size: self.pool_size,
+            pool_size: self.effective_pool_size(),
             pool_timeout_ms: self.pool_timeout_ms,
             startup_timeout_secs: self.startup_timeout_secs,
         }
@@ -452,7 +467,7 @@ pub fn for_tests(database: &Path) -> Config {
             r: 8,
             p: 1,
         },
-        pool_size: 4,
+        pool_size: Some(4),
         cors_origins: vec!["*".into()],
         ..Config::default()
     }
@@ -490,6 +505,24 @@ mod tests {
     }
 
     #[test]
+    fn the_pool_defaults_to_one_connection_per_cpu_on_sqlite_and_8_on_postgres() {
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 16));
+        let sqlite = load_with("", &[]).expect("defaults");
+        assert_eq!(sqlite.effective_pool_size() as usize, cpus);
+        let postgres = load_with(
+            "",
+            &[
+                ("CONDUIT_DATABASE_URL", "postgres://u@h/db"),
+                ("CONDUIT_SECRET", "a-secret-of-at-least-thirty-two-bytes"),
+            ],
+        )
+        .expect("postgres");
+        assert_eq!(postgres.effective_pool_size(), 8);
+        let set = load_with("pool_size = 3\n", &[]).expect("set");
+        assert_eq!(set.effective_pool_size(), 3, "an explicit size wins");
+    }
+
+    #[test]
     fn environment_overrides_file_which_overrides_defaults() {
         let config = load_with(
             "listen = \"127.0.0.1:9000\"\npool_size = 3\n[scrypt]\nlog_n = 10\nr = 8\np = 1\n",
@@ -503,7 +536,11 @@ mod tests {
         )
         .expect("valid layers");
         assert_eq!(config.listen.to_string(), "0.0.0.0:8081");
-        assert_eq!(config.pool_size, 3, "file value kept when env is silent");
+        assert_eq!(
+            config.pool_size,
+            Some(3),
+            "file value kept when env is silent"
+        );
         assert_eq!(config.scrypt.log_n, 12, "nested env key with __");
     }
 

@@ -162,7 +162,7 @@ fn serve_refuses_a_schema_behind_the_binary_and_needs_a_secret() {
 #[ignore = "needs PostgreSQL"]
 async fn an_exhausted_pool_answers_503_after_the_checkout_timeout() {
     let app = spawn_app_with(Backend::Postgres, |c| {
-        c.pool_size = 1;
+        c.pool_size = Some(1);
         c.pool_timeout_ms = 500;
     })
     .await;
