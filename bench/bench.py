@@ -208,7 +208,9 @@ def main():
         seed_file = os.path.join(folder, "seed.json")
         subprocess.run([sys.executable, os.path.join(HERE, "seed.py"), base, "--out", seed_file], check=True)
         if database:
-            psql(f"{args.pg_url}/{database}", "ANALYZE")
+            # The state autovacuum reaches within a minute of a bulk load:
+            # statistics, and visibility maps for index-only scans.
+            psql(f"{args.pg_url}/{database}", "VACUUM ANALYZE")
         with open(seed_file) as f:
             seed = json.load(f)
         sampler = RssSampler(server.pid)
@@ -251,6 +253,13 @@ def main():
             continue
         print(f"| {r['name']} | {r['rps']:.0f} | {100 * r['rps'] / ceiling:.1f} % | {r['p50']:.2f} | "
               f"{r['p99']:.2f} | {r['cpu_ms_per_request']:.3f} | 0 |")
+    login = next((r for r in results if r["name"] == "login" and not r["errors"]), None)
+    if login:
+        # Login is bound by password hashing: each costs this much CPU, and
+        # only os.cpu_count() of them can run at once.
+        limit = (os.cpu_count() or 1) * 1000 / login["cpu_ms_per_request"]
+        print(f"\nlogin: {login['rps']:.1f} req/s; {login['cpu_ms_per_request']:.1f} ms of server CPU per login "
+              f"on {os.cpu_count()} cores bounds it at {limit:.1f} req/s ({100 * login['rps'] / limit:.0f} % of that)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"backend": args.backend, "peak_rss_mib": sampler.peak / 1024, "results": results}, f)

@@ -3,15 +3,15 @@
 //!
 //! Each pooled connection keeps the statements it has prepared, so a query
 //! is parsed and planned once per connection and afterwards costs one round
-//! trip. Multi-statement writes run in one transaction; the page and count
-//! of a list share one read-only snapshot.
+//! trip. Multi-statement writes run in one transaction; a list's page and
+//! count are one statement, so they share its snapshot.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use postgres::error::SqlState;
 use postgres::types::ToSql;
-use postgres::{Client, GenericClient, IsolationLevel, Row, Statement};
+use postgres::{Client, GenericClient, Row, Statement};
 use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -145,26 +145,6 @@ impl PgStore {
         f(&mut Session { client, statements })
     }
 
-    /// Runs reads that must agree with each other in one read-only snapshot.
-    fn snapshot<T>(
-        &self,
-        f: impl FnOnce(&mut Session<'_, postgres::Transaction<'_>>) -> StoreResult<T>,
-    ) -> StoreResult<T> {
-        let mut conn = self.conn()?;
-        let PgConnection { client, statements } = &mut *conn;
-        let mut tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()?;
-        let value = f(&mut Session {
-            client: &mut tx,
-            statements,
-        })?;
-        tx.commit()?;
-        Ok(value)
-    }
-
     /// Runs `f` in a transaction and commits it.
     fn write<T>(
         &self,
@@ -290,20 +270,52 @@ const ARTICLE_LIST_COLUMNS_ANONYMOUS: &str = "SELECT a.slug, a.title, a.descript
      a.created_at, a.updated_at, a.favorites_count, $1::bigint IS NOT NULL, u.username, u.bio, u.image, \
      false, a.tag_list";
 
-/// The SQL of one page: ids chosen first from the indexes alone (`where_sql`
-/// filters `articles a`), then flags and authors for those rows only.
-fn page_sql(where_sql: &str, limit: usize, offset: usize, anonymous: bool) -> String {
+/// The SQL of one page and its total as a single statement, so both come
+/// from the statement's one snapshot in one round trip (no transaction).
+/// The page's ids are chosen first from the indexes alone (`where_sql`
+/// filters `articles a`), then flags and authors are looked up for those
+/// rows only. Every row carries the total in its last column; an empty page
+/// is one row of NULL article columns, so the total still arrives.
+fn page_sql(
+    where_sql: &str,
+    count_sql: &str,
+    limit: usize,
+    offset: usize,
+    anonymous: bool,
+) -> String {
     let columns = if anonymous {
         ARTICLE_LIST_COLUMNS_ANONYMOUS
     } else {
         ARTICLE_LIST_COLUMNS
     };
     format!(
-        "{columns} FROM \
-         (SELECT a.id FROM articles a{where_sql} ORDER BY a.id DESC LIMIT ${limit} OFFSET ${offset}) page \
-         JOIN articles a ON a.id = page.id JOIN users u ON u.id = a.author_id ORDER BY a.id DESC"
+        "WITH total AS ({count_sql}), \
+         page AS (SELECT a.id FROM articles a{where_sql} ORDER BY a.id DESC LIMIT ${limit} OFFSET ${offset}) \
+         {columns}, total.n FROM total LEFT JOIN \
+         (page JOIN articles a ON a.id = page.id JOIN users u ON u.id = a.author_id) ON true \
+         ORDER BY a.id DESC"
     )
 }
+
+/// The rows of [`page_sql`] as a page.
+fn page_from_rows(rows: &[Row]) -> StoreResult<ArticlePage> {
+    let articles_count = rows
+        .first()
+        .ok_or_else(|| StoreError::Backend("a page query returned no total".into()))?
+        .get(ARTICLE_COLUMNS);
+    let articles = rows
+        .iter()
+        .filter(|row| row.get::<_, Option<&str>>(0).is_some())
+        .map(article_from_row)
+        .collect();
+    Ok(ArticlePage {
+        articles,
+        articles_count,
+    })
+}
+
+/// How many columns [`article_from_row`] reads.
+const ARTICLE_COLUMNS: usize = 13;
 
 fn article_from_row(row: &Row) -> ArticleView {
     ArticleView {
@@ -694,59 +706,40 @@ impl Store for PgStore {
         let viewer = viewer_id(viewer);
         // Only the filters that are set appear in the SQL, so each of the
         // eight combinations gets its own prepared statement and plan.
-        let (list_where, filter_params) = filter_sql(filter, 2);
-        let (count_where, count_params) = filter_sql(filter, 1);
+        let (where_sql, filter_params) = filter_sql(filter, 2);
         let n = filter_params.len();
-        let list_sql = page_sql(&list_where, n + 2, n + 3, viewer.is_none());
-        let mut list_params: Vec<Param<'_>> = vec![&viewer];
-        list_params.extend(filter_params);
-        list_params.push(&page.limit);
-        list_params.push(&page.offset);
-        // A single filter is counted from its own index alone: an article
-        // has a tag at most once, and a favorite always has its article.
+        // A single filter is counted without visiting articles: a tag's
+        // count is kept by a trigger in the same transactions that change
+        // it (V2), and a favorite always has its article.
         let count_sql = match (&filter.tag, &filter.author, &filter.favorited) {
-            (Some(_), None, None) => "SELECT count(*) FROM article_tags WHERE tag = $1".to_owned(),
-            (None, None, Some(_)) => "SELECT count(*) FROM favorites WHERE user_id = \
-                 (SELECT id FROM users WHERE lower(username) = lower($1))"
+            (Some(_), None, None) => {
+                "SELECT coalesce((SELECT uses FROM tag_counts WHERE tag = $2), 0) AS n".to_owned()
+            }
+            (None, None, Some(_)) => "SELECT count(*) AS n FROM favorites WHERE user_id = \
+                 (SELECT id FROM users WHERE lower(username) = lower($2))"
                 .to_owned(),
-            _ => format!("SELECT count(*) FROM articles a{count_where}"),
+            _ => format!("SELECT count(*) AS n FROM articles a{where_sql}"),
         };
-        self.snapshot(|s| {
-            let articles = s
-                .query(&list_sql, &list_params)?
-                .iter()
-                .map(article_from_row)
-                .collect();
-            let articles_count = s.one(&count_sql, &count_params)?.get(0);
-            Ok(ArticlePage {
-                articles,
-                articles_count,
-            })
-        })
+        let sql = page_sql(&where_sql, &count_sql, n + 2, n + 3, viewer.is_none());
+        let mut params: Vec<Param<'_>> = vec![&viewer];
+        params.extend(filter_params);
+        params.push(&page.limit);
+        params.push(&page.offset);
+        self.direct(|s| page_from_rows(&s.query(&sql, &params)?))
     }
 
     fn feed(&self, viewer: UserId, page: Page) -> StoreResult<ArticlePage> {
         const FOLLOWED: &str =
             " WHERE a.author_id IN (SELECT followee_id FROM follows WHERE follower_id = $1)";
-        self.snapshot(|s| {
-            let articles = s
-                .query(
-                    &page_sql(FOLLOWED, 2, 3, false),
-                    &[&Some(viewer.0), &page.limit, &page.offset],
-                )?
-                .iter()
-                .map(article_from_row)
-                .collect();
-            let articles_count = s
-                .one(
-                    &format!("SELECT count(*) FROM articles a{FOLLOWED}"),
-                    &[&viewer.0],
-                )?
-                .get(0);
-            Ok(ArticlePage {
-                articles,
-                articles_count,
-            })
+        let sql = page_sql(
+            FOLLOWED,
+            &format!("SELECT count(*) AS n FROM articles a{FOLLOWED}"),
+            2,
+            3,
+            false,
+        );
+        self.direct(|s| {
+            page_from_rows(&s.query(&sql, &[&Some(viewer.0), &page.limit, &page.offset])?)
         })
     }
 
