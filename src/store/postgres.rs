@@ -255,13 +255,31 @@ macro_rules! article_columns {
     };
 }
 
+/// The author of article `a`, looked up by primary key for each article.
+///
+/// Joins are written `CROSS JOIN LATERAL (... OFFSET 0)` so that each row is
+/// fetched through its index, one lookup per row. Prepared statements run on
+/// generic plans, which assume `LIMIT $n` keeps a tenth of the table; with a
+/// plain join PostgreSQL then hashed every article (and every user) to
+/// return a 20-row page. `OFFSET 0` keeps the planner from flattening the
+/// subquery back into such a join.
+macro_rules! author_of_a {
+    () => {
+        "(SELECT username, bio, image FROM users WHERE id = a.author_id OFFSET 0) u"
+    };
+}
+
 const ARTICLE_BY_SLUG: &str = concat!(
     article_columns!("a.body"),
-    " FROM articles a JOIN users u ON u.id = a.author_id WHERE a.slug = $2"
+    " FROM articles a CROSS JOIN LATERAL ",
+    author_of_a!(),
+    " WHERE a.slug = $2"
 );
 const ARTICLE_BY_ID: &str = concat!(
     article_columns!("a.body"),
-    " FROM articles a JOIN users u ON u.id = a.author_id WHERE a.id = $2"
+    " FROM articles a CROSS JOIN LATERAL ",
+    author_of_a!(),
+    " WHERE a.id = $2"
 );
 const ARTICLE_LIST_COLUMNS: &str = article_columns!("NULL::text");
 /// For anonymous readers the flags are known to be false: no lookups
@@ -292,10 +310,15 @@ fn page_sql(
         "WITH total AS ({count_sql}), \
          page AS (SELECT a.id FROM articles a{where_sql} ORDER BY a.id DESC LIMIT ${limit} OFFSET ${offset}) \
          {columns}, total.n FROM total LEFT JOIN \
-         (page JOIN articles a ON a.id = page.id JOIN users u ON u.id = a.author_id) ON true \
-         ORDER BY a.id DESC"
+         (page CROSS JOIN LATERAL {PAGE_ARTICLE} CROSS JOIN LATERAL {AUTHOR}) ON true \
+         ORDER BY page.id DESC",
+        AUTHOR = author_of_a!()
     )
 }
+
+/// The row of `page.id`, joined by primary key for each id of the page.
+const PAGE_ARTICLE: &str = "(SELECT id, slug, title, description, created_at, updated_at, \
+     favorites_count, author_id, tag_list FROM articles WHERE id = page.id OFFSET 0) a";
 
 /// The rows of [`page_sql`] as a page.
 fn page_from_rows(rows: &[Row]) -> StoreResult<ArticlePage> {
