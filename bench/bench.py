@@ -134,6 +134,22 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu_seconds():
+    """CPU time of every local PostgreSQL process (server and backends)."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/comm") as f:
+                if f.read().strip() != "postgres":
+                    continue
+            total += cpu_seconds(entry)
+        except OSError:
+            continue  # exited meanwhile
+    return total
+
+
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -222,15 +238,17 @@ def main():
                 continue
             run_wrk(base, path, script, args.warmup, args.connections)
             sampler.active = is_read
-            cpu_before = cpu_seconds(server.pid)
+            cpu_before, pg_before = cpu_seconds(server.pid), postgres_cpu_seconds()
             runs = [run_wrk(base, path, script, args.duration, args.connections) for _ in range(args.runs)]
             cpu = cpu_seconds(server.pid) - cpu_before
+            pg_cpu = postgres_cpu_seconds() - pg_before
             sampler.active = False
             median = sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
             errors = sum(r["errors"] for r in runs)
             requests = sum(r["requests"] for r in runs)
             results.append({"name": name, **median, "errors": errors,
-                            "cpu_ms_per_request": cpu * 1000 / max(requests, 1)})
+                            "cpu_ms_per_request": cpu * 1000 / max(requests, 1),
+                            "pg_cpu_ms_per_request": pg_cpu * 1000 / max(requests, 1)})
             print(f"bench: {name}: {median['rps']:.0f} req/s, {errors} errors", file=sys.stderr)
         sampler.stopped = True
     finally:
@@ -243,16 +261,20 @@ def main():
     ceiling = results[0]["rps"]
     print(f"\n### {args.backend}: {args.runs} x {args.duration} s at {args.connections} connections, "
           f"median run; peak RSS during reads {sampler.peak / 1024:.1f} MiB\n")
-    print("| workload | req/s | % of ceiling | p50 ms | p99 ms | server CPU ms/req | errors |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    # On PostgreSQL, the database's own CPU per request too: both share the cores.
+    pg = args.backend == "postgres"
+    print("| workload | req/s | % of ceiling | p50 ms | p99 ms | server CPU ms/req |"
+          + (" PostgreSQL CPU ms/req |" if pg else "") + " errors |")
+    print("|---|---:|---:|---:|---:|---:|" + ("---:|" if pg else "") + "---:|")
     failed = False
     for r in results:
         if r["errors"]:
             failed = True
-            print(f"| {r['name']} | FAILED | | | | | {r['errors']} |")
+            print(f"| {r['name']} | FAILED | | | | |" + (" |" if pg else "") + f" {r['errors']} |")
             continue
         print(f"| {r['name']} | {r['rps']:.0f} | {100 * r['rps'] / ceiling:.1f} % | {r['p50']:.2f} | "
-              f"{r['p99']:.2f} | {r['cpu_ms_per_request']:.3f} | 0 |")
+              f"{r['p99']:.2f} | {r['cpu_ms_per_request']:.3f} |"
+              + (f" {r['pg_cpu_ms_per_request']:.3f} |" if pg else "") + " 0 |")
     login = next((r for r in results if r["name"] == "login" and not r["errors"]), None)
     if login:
         # Login is bound by password hashing: each costs this much CPU, and
