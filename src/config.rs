@@ -405,6 +405,8 @@ impl Config {
             database_url: Secret::new(format!("{:?}", self.database())),
             secret: redacted(&self.secret),
             previous_secret: redacted(&self.previous_secret),
+            // What the process will use, not just what was set.
+            pool_size: Some(self.effective_pool_size()),
             ..self.clone()
         };
         toml_lines(&shown)
@@ -520,6 +522,12 @@ mod tests {
         assert_eq!(postgres.effective_pool_size(), 8);
         let set = load_with("pool_size = 3\n", &[]).expect("set");
         assert_eq!(set.effective_pool_size(), 3, "an explicit size wins");
+        assert!(
+            sqlite
+                .redacted_toml()
+                .contains(&format!("pool_size = {cpus}\n")),
+            "`conduit config` shows the size in effect"
+        );
     }
 
     #[test]
