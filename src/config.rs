@@ -115,7 +115,8 @@ pub struct Config {
     pub limits: LimitsConfig,
 }
 
-/// Fixed-window limits, counted per `window_secs`; 429 beyond them.
+/// Sliding-window limits over `window_secs` (see `auth::limits`); 429
+/// beyond them.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {
@@ -200,6 +201,8 @@ impl DatabaseUrl {
             }
             Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            // Bad TLS settings stop the start here, naming the setting.
+            crate::store::pg_tls::parse_url(url)?;
             Ok(DatabaseUrl::Postgres(url.to_owned()))
         } else {
             Err("database_url: expected sqlite://PATH or postgres://...".into())

@@ -22,7 +22,7 @@ use tokio::sync::Semaphore;
 use tower_service::Service;
 use tracing::Instrument;
 use warp::filters::BoxedFilter;
-use warp::http::{HeaderValue, Request};
+use warp::http::{HeaderValue, Method, Request};
 use warp::reply::{Reply, Response};
 
 use crate::http::client::{ClientAddr, TrustedProxies};
@@ -145,7 +145,13 @@ impl Drop for InFlight {
 async fn handle(mut request: Request<Incoming>, peer: SocketAddr, shared: &Shared) -> Response {
     let started = Instant::now();
     let _in_flight = InFlight::enter();
-    let method = request.method().clone();
+    let method = method_label(request.method());
+    // HEAD is GET without the body (RFC 9110, 9.3.2): the routes see a GET,
+    // and the body is dropped below, its length kept.
+    let head = request.method() == Method::HEAD;
+    if head {
+        *request.method_mut() = Method::GET;
+    }
     let route = classify(request.uri().path()).map_or(UNKNOWN_ROUTE, |known| known.template);
     let id = request_id(request.headers());
     let client = shared
@@ -178,14 +184,48 @@ async fn handle(mut request: Request<Incoming>, peer: SocketAddr, shared: &Share
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
     }
+    if head {
+        without_body(&mut response);
+    }
     let status = response.status().as_u16();
     let elapsed = started.elapsed().as_secs_f64();
-    METRICS.observe_request(method.as_str(), route, status, elapsed);
+    METRICS.observe_request(method, route, status, elapsed);
     span.in_scope(|| {
         let latency_ms = (elapsed * 1_000_000.0).round() / 1000.0;
         tracing::info!(target: "conduit::http", status, latency_ms, "request");
     });
     response
+}
+
+/// The method as a metrics and log label: the standard methods by name,
+/// anything else `other`, so clients cannot create label values at will.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
+/// Turns a GET response into its HEAD response: same status and headers,
+/// `Content-Length` of the body that is not sent.
+fn without_body(response: &mut Response) {
+    use hyper::body::Body as _;
+    let length = response.body().size_hint().exact();
+    if let Some(length) = length {
+        response
+            .headers_mut()
+            .entry(hyper::header::CONTENT_LENGTH)
+            .or_insert_with(|| HeaderValue::from(length));
+    }
+    *response.body_mut() = Default::default();
 }
 
 /// The caller's `X-Request-Id` when it is short and plain, else a new one.
@@ -219,6 +259,16 @@ async fn refuse(mut stream: TcpStream) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn method_labels_are_a_fixed_set() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        for made_up in ["M00001", "get", "BREW", "PROPFIND"] {
+            let method = Method::from_bytes(made_up.as_bytes()).unwrap();
+            assert_eq!(method_label(&method), "other", "{made_up}");
+        }
+    }
 
     #[test]
     fn request_ids_are_kept_when_plain_and_short() {

@@ -47,8 +47,9 @@ pub fn parse_body(raw: &str) -> Result<String, String> {
     Ok(raw.to_owned())
 }
 
-/// Trims each tag, drops repeats (case-sensitively, first one kept), and
-/// allows at most 16 of 1 to 64 characters.
+/// Trims each tag, drops repeats (case-sensitively), allows at most 16 of
+/// 1 to 64 characters, and sorts them by Unicode code point: every response
+/// lists tags in that order, whatever order the author gave.
 pub fn parse_tags(raw: &[String]) -> Result<Vec<String>, String> {
     let mut tags: Vec<String> = Vec::with_capacity(raw.len().min(TAGS_MAX));
     for tag in raw {
@@ -68,6 +69,8 @@ pub fn parse_tags(raw: &[String]) -> Result<Vec<String>, String> {
     if tags.len() > TAGS_MAX {
         return Err(format!("tagList has too many tags (maximum is {TAGS_MAX})"));
     }
+    // Byte order of UTF-8 is code point order.
+    tags.sort_unstable();
     Ok(tags)
 }
 
@@ -296,12 +299,16 @@ mod tests {
     }
 
     #[test]
-    fn tags_are_trimmed_deduplicated_and_ordered() {
-        let raw: Vec<String> = ["rust", " web ", "rust", "Rust"]
+    fn tags_are_trimmed_deduplicated_and_sorted_by_code_point() {
+        let raw: Vec<String> = ["training", " web ", "dragons", "training", "Web", "éclair", "z"]
             .iter()
             .map(|s| s.to_string())
             .collect();
-        assert_eq!(parse_tags(&raw).unwrap(), vec!["rust", "web", "Rust"]);
+        assert_eq!(
+            parse_tags(&raw).unwrap(),
+            vec!["Web", "dragons", "training", "web", "z", "éclair"],
+            "upper case before lower case, then non-ASCII"
+        );
         let seventeen: Vec<String> = (0..17).map(|i| format!("t{i}")).collect();
         assert!(parse_tags(&seventeen).is_err(), "17 distinct tags");
         let sixteen_with_repeat: Vec<String> = (0..17).map(|i| format!("t{}", i % 16)).collect();

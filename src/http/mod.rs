@@ -121,6 +121,9 @@ pub fn routes(ctx: Ctx, cors: &CorsOrigins, with_metrics: bool) -> BoxedFilter<(
             "x-requested-with",
             "x-request-id",
         ])
+        // Readable by a browser client: the id to quote in a report, and
+        // how long to wait after a 429 or 503.
+        .expose_headers(["x-request-id", "retry-after"])
         .max_age(3600);
     cors_filter = if cors.0.iter().any(|o| o == "*") {
         cors_filter.allow_any_origin()

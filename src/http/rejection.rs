@@ -12,7 +12,8 @@ use warp::{Filter, Rejection};
 use super::ApiError;
 
 /// A known path: its template (a metrics and log label) and the methods it
-/// serves.
+/// serves. HEAD is served wherever GET is (the server answers it as a GET
+/// without the body), so the lists name it too.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KnownPath {
     pub template: &'static str,
@@ -27,18 +28,18 @@ pub fn classify(path: &str) -> Option<KnownPath> {
     match segments.as_slice() {
         ["api", "users", "login"] => known("/api/users/login", "POST"),
         ["api", "users"] => known("/api/users", "POST"),
-        ["api", "user"] => known("/api/user", "GET, PUT"),
-        ["api", "profiles", name] if !name.is_empty() => known("/api/profiles/:username", "GET"),
+        ["api", "user"] => known("/api/user", "GET, HEAD, PUT"),
+        ["api", "profiles", name] if !name.is_empty() => known("/api/profiles/:username", "GET, HEAD"),
         ["api", "profiles", name, "follow"] if !name.is_empty() => {
             known("/api/profiles/:username/follow", "POST, DELETE")
         }
-        ["api", "articles"] => known("/api/articles", "GET, POST"),
-        ["api", "articles", "feed"] => known("/api/articles/feed", "GET, PUT, DELETE"),
+        ["api", "articles"] => known("/api/articles", "GET, HEAD, POST"),
+        ["api", "articles", "feed"] => known("/api/articles/feed", "GET, HEAD, PUT, DELETE"),
         ["api", "articles", slug] if !slug.is_empty() => {
-            known("/api/articles/:slug", "GET, PUT, DELETE")
+            known("/api/articles/:slug", "GET, HEAD, PUT, DELETE")
         }
         ["api", "articles", slug, "comments"] if !slug.is_empty() => {
-            known("/api/articles/:slug/comments", "GET, POST")
+            known("/api/articles/:slug/comments", "GET, HEAD, POST")
         }
         ["api", "articles", slug, "comments", id] if !slug.is_empty() && !id.is_empty() => {
             known("/api/articles/:slug/comments/:id", "DELETE")
@@ -46,10 +47,10 @@ pub fn classify(path: &str) -> Option<KnownPath> {
         ["api", "articles", slug, "favorite"] if !slug.is_empty() => {
             known("/api/articles/:slug/favorite", "POST, DELETE")
         }
-        ["api", "tags"] => known("/api/tags", "GET"),
-        ["healthz"] => known("/healthz", "GET"),
-        ["readyz"] => known("/readyz", "GET"),
-        ["metrics"] => known("/metrics", "GET"),
+        ["api", "tags"] => known("/api/tags", "GET, HEAD"),
+        ["healthz"] => known("/healthz", "GET, HEAD"),
+        ["readyz"] => known("/readyz", "GET, HEAD"),
+        ["metrics"] => known("/metrics", "GET, HEAD"),
         _ => None,
     }
 }
@@ -93,10 +94,10 @@ mod tests {
     fn known_paths_list_their_methods() {
         let cases = [
             ("/api/users", Some("POST")),
-            ("/api/user", Some("GET, PUT")),
+            ("/api/user", Some("GET, HEAD, PUT")),
             ("/api/profiles/jake/follow", Some("POST, DELETE")),
             ("/api/articles/how-to/comments/7", Some("DELETE")),
-            ("/api/tags", Some("GET")),
+            ("/api/tags", Some("GET, HEAD")),
             ("/api/nothing", None),
             ("/api/articles/a/b/c/d", None),
         ];

@@ -138,11 +138,12 @@ async fn register(
         dto.user.password.as_deref(),
     )
     .map_err(ApiError::Unprocessable)?;
-    let registrations = &ctx.limits.registrations_per_address;
-    registrations
-        .check(&client)
+    // Counted whatever the outcome: each valid attempt costs a hash.
+    ctx
+        .limits
+        .registrations_per_address
+        .acquire(&client)
         .map_err(ApiError::TooManyRequests)?;
-    registrations.record(&client);
     let hash = ctx.passwords.hash(new.password.expose().to_owned()).await?;
     let user = ctx
         .db
@@ -177,14 +178,11 @@ async fn login(
         return Err(ApiError::Unprocessable(problems));
     };
     let key = email_key(&email);
-    let limits = &ctx.limits;
-    limits
-        .login_failures_per_email
-        .check(&key)
-        .map_err(ApiError::TooManyRequests)?;
-    limits
-        .login_failures_per_address
-        .check(&client)
+    // Counted before hashing, so concurrent guesses cannot all slip past
+    // the limit; forgiven unless the password turns out wrong.
+    let attempt = ctx
+        .limits
+        .begin_login(&key, &client)
         .map_err(ApiError::TooManyRequests)?;
     let lookup = key.clone();
     let user = ctx
@@ -199,8 +197,7 @@ async fn login(
             Ok(user_reply(StatusCode::OK, &user, &token))
         }
         _ => {
-            limits.login_failures_per_email.record(&key);
-            limits.login_failures_per_address.record(&client);
+            attempt.failed();
             Err(ApiError::Unauthorized("email or password is invalid"))
         }
     }

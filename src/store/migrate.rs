@@ -26,6 +26,11 @@ pub const SQLITE: &[Migration] = &[
         name: "read_models",
         sql: include_str!("../../sql/sqlite/V2__read_models.sql"),
     },
+    Migration {
+        version: 3,
+        name: "sorted_tags",
+        sql: include_str!("../../sql/sqlite/V3__sorted_tags.sql"),
+    },
 ];
 
 /// The PostgreSQL migrations, oldest first (same versions as SQLite's).
@@ -39,6 +44,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 2,
         name: "read_models",
         sql: include_str!("../../sql/postgres/V2__read_models.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "sorted_tags",
+        sql: include_str!("../../sql/postgres/V3__sorted_tags.sql"),
     },
 ];
 

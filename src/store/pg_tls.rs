@@ -1,16 +1,20 @@
 //! TLS to PostgreSQL with rustls (no OpenSSL, so the static binary works in
-//! an empty image), following libpq's meaning of `sslmode`:
+//! an empty image), following libpq's meaning of `sslmode` and `sslrootcert`:
 //!
-//! | sslmode            | encrypts        | checks the chain | checks the host |
-//! |--------------------|-----------------|------------------|-----------------|
-//! | `disable`          | no              | no               | no              |
-//! | `prefer` (default) | if the server can | no             | no              |
-//! | `require`          | yes             | no               | no              |
-//! | `verify-ca`        | yes             | yes              | no              |
-//! | `verify-full`      | yes             | yes              | yes             |
+//! | sslmode            | encrypts          | checks the chain | checks the host |
+//! |--------------------|-------------------|------------------|-----------------|
+//! | `disable`          | no                | no               | no              |
+//! | `prefer` (default) | if the server can | with a root file | no              |
+//! | `require`          | yes               | with a root file | no              |
+//! | `verify-ca`        | yes               | yes              | no              |
+//! | `verify-full`      | yes               | yes              | yes             |
 //!
-//! The chain is checked against `sslrootcert=PATH` (PEM) when given, else
-//! against the built-in Mozilla roots. The `postgres` crate parses only
+//! The chain is checked against `sslrootcert=PATH` (PEM). `verify-ca` and
+//! `verify-full` without it are refused, as libpq refuses them: checking
+//! against public roots without the host name would accept any publicly
+//! trusted certificate. `sslrootcert=system` takes the built-in public roots
+//! and then always checks the host name (libpq 16), so it goes with
+//! `verify-full` only. The `postgres` crate parses only
 //! `disable|prefer|require`, so [`parse_url`] takes `sslmode` and
 //! `sslrootcert` out of the URL before handing the rest over.
 
@@ -40,6 +44,18 @@ pub enum TlsMode {
     VerifyFull,
 }
 
+impl TlsMode {
+    fn name(self) -> &'static str {
+        match self {
+            TlsMode::Disable => "disable",
+            TlsMode::Prefer => "prefer",
+            TlsMode::Require => "require",
+            TlsMode::VerifyCa => "verify-ca",
+            TlsMode::VerifyFull => "verify-full",
+        }
+    }
+}
+
 impl FromStr for TlsMode {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -59,32 +75,54 @@ impl FromStr for TlsMode {
     }
 }
 
+/// Where trusted roots come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Roots {
+    /// `sslrootcert=PATH`: the CA file of the database's own CA.
+    File(PathBuf),
+    /// `sslrootcert=system`: the built-in public roots.
+    System,
+}
+
+/// What is checked of the server's certificate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verify {
+    /// Encrypt only (or no TLS at all under `disable`).
+    Nothing,
+    /// The chain must lead to one of the roots; the host name may differ.
+    Chain(Roots),
+    /// The chain and the host name.
+    ChainAndHost(Roots),
+}
+
 /// A PostgreSQL URL split into the driver's config and our TLS settings.
 pub struct PgTarget {
     pub config: postgres::Config,
     pub mode: TlsMode,
-    pub root_cert: Option<PathBuf>,
+    pub verify: Verify,
 }
 
 /// Parses `postgres://user:pass@host:port/db?sslmode=...&sslrootcert=...`.
-/// Errors never repeat the URL (it may hold a password).
+/// Refuses the combinations libpq refuses. Errors never repeat the URL (it
+/// may hold a password).
 pub fn parse_url(url: &str) -> Result<PgTarget, String> {
     let (base, query) = match url.split_once('?') {
         Some((base, query)) => (base, query),
         None => (url, ""),
     };
-    let mut mode = TlsMode::Prefer;
+    let mut mode = None;
     let mut root_cert = None;
     let mut rest = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         let decoded = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
         match key {
-            "sslmode" => mode = decoded.parse()?,
-            "sslrootcert" => root_cert = Some(PathBuf::from(decoded.into_owned())),
+            "sslmode" => mode = Some(decoded.parse::<TlsMode>()?),
+            "sslrootcert" => root_cert = Some(decoded.into_owned()),
             _ => rest.push(pair),
         }
     }
+    let (mode, verify) = tls_policy(mode, root_cert)?;
     let driver_url = if rest.is_empty() {
         base.to_owned()
     } else {
@@ -107,62 +145,102 @@ pub fn parse_url(url: &str) -> Result<PgTarget, String> {
     Ok(PgTarget {
         config,
         mode,
-        root_cert,
+        verify,
     })
 }
 
-/// The connector for `mode`; certificate files are read here, once.
-pub fn connector(mode: TlsMode, root_cert: Option<&PathBuf>) -> Result<MakeRustlsConnect, String> {
+/// libpq's rules for `sslmode` and `sslrootcert` together: the mode in
+/// effect and what is verified, or why the pair is refused.
+fn tls_policy(mode: Option<TlsMode>, root_cert: Option<String>) -> Result<(TlsMode, Verify), String> {
+    let roots = root_cert.map(|value| match value.as_str() {
+        "system" => Roots::System,
+        _ => Roots::File(PathBuf::from(value)),
+    });
+    match (mode, roots) {
+        // libpq 16: public roots always come with the host name check.
+        (None | Some(TlsMode::VerifyFull), Some(Roots::System)) => Ok((
+            TlsMode::VerifyFull,
+            Verify::ChainAndHost(Roots::System),
+        )),
+        (Some(weaker), Some(Roots::System)) => Err(format!(
+            "database_url: sslrootcert=system needs sslmode=verify-full \
+             (public roots are only safe with the host name checked), not sslmode={}",
+            weaker.name()
+        )),
+        (Some(mode @ (TlsMode::VerifyCa | TlsMode::VerifyFull)), None) => Err(format!(
+            "database_url: sslmode={} needs sslrootcert=PATH (the CA file that signed \
+             the server's certificate) or sslrootcert=system",
+            mode.name()
+        )),
+        (Some(TlsMode::VerifyFull), Some(roots)) => {
+            Ok((TlsMode::VerifyFull, Verify::ChainAndHost(roots)))
+        }
+        // With a root file, `require` (and `prefer`) check the chain, as
+        // libpq does whenever it has a root file.
+        (Some(mode @ (TlsMode::VerifyCa | TlsMode::Require | TlsMode::Prefer)), Some(roots)) => {
+            Ok((mode, Verify::Chain(roots)))
+        }
+        (None, Some(roots)) => Ok((TlsMode::Prefer, Verify::Chain(roots))),
+        (Some(TlsMode::Disable), Some(_)) => Ok((TlsMode::Disable, Verify::Nothing)),
+        (mode, None) => Ok((mode.unwrap_or(TlsMode::Prefer), Verify::Nothing)),
+    }
+}
+
+/// The connector for `verify`; certificate files are read here, once.
+pub fn connector(verify: &Verify) -> Result<MakeRustlsConnect, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS setup failed: {e}"))?;
-    let config = match mode {
-        TlsMode::Disable | TlsMode::Prefer | TlsMode::Require => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(EncryptOnly { provider }))
-            .with_no_client_auth(),
-        TlsMode::VerifyCa | TlsMode::VerifyFull => {
-            let roots = Arc::new(root_store(root_cert)?);
-            let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider)
-                .build()
-                .map_err(|e| format!("TLS setup failed: {e}"))?;
-            let verifier: Arc<dyn ServerCertVerifier> = if mode == TlsMode::VerifyCa {
-                Arc::new(ChainOnly { inner: webpki })
-            } else {
-                webpki
-            };
-            builder
+    let (roots, check_host) = match verify {
+        Verify::Nothing => {
+            let config = builder
                 .dangerous()
-                .with_custom_certificate_verifier(verifier)
-                .with_no_client_auth()
+                .with_custom_certificate_verifier(Arc::new(EncryptOnly { provider }))
+                .with_no_client_auth();
+            return Ok(MakeRustlsConnect::new(config));
         }
+        Verify::Chain(roots) => (roots, false),
+        Verify::ChainAndHost(roots) => (roots, true),
     };
+    let roots = Arc::new(root_store(roots)?);
+    let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider)
+        .build()
+        .map_err(|e| format!("TLS setup failed: {e}"))?;
+    let verifier: Arc<dyn ServerCertVerifier> = if check_host {
+        webpki
+    } else {
+        Arc::new(ChainOnly { inner: webpki })
+    };
+    let config = builder
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
     Ok(MakeRustlsConnect::new(config))
 }
 
-fn root_store(root_cert: Option<&PathBuf>) -> Result<RootCertStore, String> {
-    let mut roots = RootCertStore::empty();
-    match root_cert {
-        Some(path) => {
+fn root_store(roots: &Roots) -> Result<RootCertStore, String> {
+    let mut store = RootCertStore::empty();
+    match roots {
+        Roots::File(path) => {
             let certs = CertificateDer::pem_file_iter(path)
                 .map_err(|e| format!("sslrootcert {}: {e}", path.display()))?;
             for cert in certs {
                 let cert = cert.map_err(|e| format!("sslrootcert {}: {e}", path.display()))?;
-                roots
+                store
                     .add(cert)
                     .map_err(|e| format!("sslrootcert {}: {e}", path.display()))?;
             }
-            if roots.is_empty() {
+            if store.is_empty() {
                 return Err(format!(
                     "sslrootcert {}: no certificates found",
                     path.display()
                 ));
             }
         }
-        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        Roots::System => store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
     }
-    Ok(roots)
+    Ok(store)
 }
 
 /// `prefer`/`require`: encrypt, accept any certificate (as libpq does), but
@@ -279,7 +357,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(target.mode, TlsMode::VerifyFull);
-        assert_eq!(target.root_cert, Some(PathBuf::from("/etc/ca.crt")));
+        assert_eq!(
+            target.verify,
+            Verify::ChainAndHost(Roots::File(PathBuf::from("/etc/ca.crt")))
+        );
         assert_eq!(target.config.get_ssl_mode(), SslMode::Require);
         assert_eq!(target.config.get_dbname(), Some("conduit"));
         assert_eq!(target.config.get_application_name(), Some("x"));
@@ -289,6 +370,7 @@ mod tests {
     fn prefer_is_the_default_and_unknown_modes_fail_without_echoing_the_url() {
         let target = parse_url("postgresql://u@localhost/db").unwrap();
         assert_eq!(target.mode, TlsMode::Prefer);
+        assert_eq!(target.verify, Verify::Nothing);
         assert_eq!(
             target.config.get_connect_timeout(),
             Some(&Duration::from_secs(5))
@@ -302,16 +384,52 @@ mod tests {
         );
     }
 
+    /// libpq's rules, pair by pair.
+    #[test]
+    fn sslmode_and_sslrootcert_follow_libpq() {
+        let file = || Roots::File(PathBuf::from("/ca.pem"));
+        let url = |query: &str| format!("postgres://u:hunter2@h/db?{query}");
+        let accepted = [
+            ("", TlsMode::Prefer, Verify::Nothing),
+            ("sslmode=require", TlsMode::Require, Verify::Nothing),
+            ("sslmode=disable&sslrootcert=/ca.pem", TlsMode::Disable, Verify::Nothing),
+            ("sslrootcert=/ca.pem", TlsMode::Prefer, Verify::Chain(file())),
+            ("sslmode=require&sslrootcert=/ca.pem", TlsMode::Require, Verify::Chain(file())),
+            ("sslmode=verify-ca&sslrootcert=/ca.pem", TlsMode::VerifyCa, Verify::Chain(file())),
+            ("sslmode=verify-full&sslrootcert=/ca.pem", TlsMode::VerifyFull, Verify::ChainAndHost(file())),
+            ("sslrootcert=system", TlsMode::VerifyFull, Verify::ChainAndHost(Roots::System)),
+            ("sslmode=verify-full&sslrootcert=system", TlsMode::VerifyFull, Verify::ChainAndHost(Roots::System)),
+        ];
+        for (query, mode, verify) in accepted {
+            let target = parse_url(&url(query)).unwrap_or_else(|e| panic!("{query}: {e}"));
+            assert_eq!((target.mode, target.verify), (mode, verify), "{query}");
+        }
+        let refused = [
+            ("sslmode=verify-ca", "sslrootcert=PATH"),
+            ("sslmode=verify-full", "sslrootcert=PATH"),
+            ("sslmode=verify-ca&sslrootcert=system", "sslmode=verify-full"),
+            ("sslmode=require&sslrootcert=system", "sslmode=verify-full"),
+        ];
+        for (query, needle) in refused {
+            let error = parse_url(&url(query))
+                .err()
+                .unwrap_or_else(|| panic!("{query} must be refused"));
+            assert!(
+                error.starts_with("database_url: ") && error.contains(needle),
+                "{query}: {error}"
+            );
+            assert!(!error.contains("hunter2"), "{error}");
+        }
+    }
+
     #[test]
     fn a_missing_root_certificate_file_is_reported() {
-        let error = connector(TlsMode::VerifyCa, Some(&PathBuf::from("/no/such/ca.pem")))
+        let missing = Roots::File(PathBuf::from("/no/such/ca.pem"));
+        let error = connector(&Verify::Chain(missing))
             .err()
             .expect("missing file rejected");
         assert!(error.contains("/no/such/ca.pem"), "{error}");
-        assert!(
-            connector(TlsMode::VerifyFull, None).is_ok(),
-            "built-in roots"
-        );
-        assert!(connector(TlsMode::Require, None).is_ok());
+        assert!(connector(&Verify::ChainAndHost(Roots::System)).is_ok());
+        assert!(connector(&Verify::Nothing).is_ok());
     }
 }

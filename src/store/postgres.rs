@@ -85,7 +85,7 @@ impl PgStore {
     /// may start after us), then fails with the last reason.
     pub fn open(url: &str, options: &PoolOptions) -> Result<Self, String> {
         let target = pg_tls::parse_url(url)?;
-        let tls = pg_tls::connector(target.mode, target.root_cert.as_ref())?;
+        let tls = pg_tls::connector(&target.verify)?;
         let manager = Manager {
             inner: PostgresConnectionManager::new(target.config, tls),
         };

@@ -181,8 +181,8 @@ async fn creating_an_article_returns_201_with_slug_ordered_tags_author_and_times
     assert_eq!(article["body"], "You have to believe.\n\nReally.");
     assert_eq!(
         article["tagList"],
-        json!(["dragons", "training", "Dragons"]),
-        "trimmed, repeats dropped, case kept, given order kept"
+        json!(["Dragons", "dragons", "training"]),
+        "trimmed, repeats dropped, case kept, sorted by code point"
     );
     assert_eq!(
         article["author"],
@@ -667,6 +667,61 @@ async fn getting_an_unknown_article_is_404(app: TestApp) {
     }
 }
 
+/// The official RealWorld Postman collection creates `["training",
+/// "dragons"]` and expects `["dragons", "training"]` back: every response
+/// lists tags sorted by code point, whatever order was given.
+async fn tag_lists_are_sorted_by_code_point_in_every_response(app: TestApp) {
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    app.follow(&bob, &alice).await;
+    let created = app
+        .create_article(&alice, "How to train your dragon", &["training", "dragons"])
+        .await;
+    let slug = created["slug"].as_str().expect("slug").to_owned();
+    assert_eq!(created["tagList"], json!(["dragons", "training"]), "create");
+    app.favorite(&bob, &slug).await;
+
+    let single = format!("/api/articles/{slug}");
+    let lists = [
+        "/api/articles",
+        "/api/articles?tag=dragons",
+        "/api/articles?author=alice",
+        "/api/articles?favorited=bob",
+        "/api/articles/feed",
+    ];
+    let expect_everywhere = |expected: Value, when: &'static str| {
+        let app = &app;
+        let bob = &bob;
+        let single = single.clone();
+        async move {
+            let resp = app.get(&single, None).await;
+            assert_eq!(resp.body["article"]["tagList"], expected, "{when}: single");
+            for path in lists {
+                let resp = app.get(path, Some(&bob.token)).await;
+                assert_eq!(resp.status, 200, "{when}: {path}: {:?}", resp.body);
+                assert_eq!(
+                    resp.body["articles"][0]["tagList"], expected,
+                    "{when}: {path}"
+                );
+            }
+        }
+    };
+    expect_everywhere(json!(["dragons", "training"]), "after create").await;
+
+    // Upper case sorts before lower case, and non-ASCII after both.
+    let resp = app
+        .put(
+            &single,
+            Some(&alice.token),
+            json!({"article": {"tagList": ["zebra", "éclair", "Zebra", "dragons", "zebra"]}}),
+        )
+        .await;
+    assert_eq!(resp.status, 200, "{:?}", resp.body);
+    let sorted = json!(["Zebra", "dragons", "zebra", "éclair"]);
+    assert_eq!(resp.body["article"]["tagList"], sorted, "update");
+    expect_everywhere(sorted, "after update").await;
+}
+
 // ---- update ----------------------------------------------------------------
 
 async fn the_author_updates_title_and_body_and_the_slug_follows_the_title(app: TestApp) {
@@ -1072,8 +1127,8 @@ async fn the_list_is_newest_first_without_bodies_with_flags_per_viewer(app: Test
     );
     assert_eq!(
         resp.body["articles"][1]["tagList"],
-        json!(["y", "x"]),
-        "tags in given order in lists"
+        json!(["x", "y"]),
+        "tags sorted in lists"
     );
 }
 
@@ -1853,6 +1908,7 @@ http_tests!(
     non_ascii_titles_are_transliterated_in_slugs,
     getting_an_article_shows_its_body_and_the_viewers_flags,
     getting_an_unknown_article_is_404,
+    tag_lists_are_sorted_by_code_point_in_every_response,
     the_author_updates_title_and_body_and_the_slug_follows_the_title,
     update_errors_come_in_the_policy_order_and_change_nothing,
     the_author_deletes_an_article_with_204_and_it_is_gone,

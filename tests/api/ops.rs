@@ -107,6 +107,104 @@ async fn cors_preflight_is_answered(app: TestApp) {
         .contains("POST"));
 }
 
+async fn cors_responses_expose_the_request_id_and_retry_after(app: TestApp) {
+    let resp = app
+        .send_raw(
+            Method::GET,
+            "/api/tags",
+            &[("origin", "https://app.example")],
+            "",
+        )
+        .await;
+    assert_eq!(resp.status, 200);
+    assert!(resp.headers.contains_key("access-control-allow-origin"));
+    let exposed = resp
+        .headers
+        .get("access-control-expose-headers")
+        .map(|v| v.to_str().unwrap().to_ascii_lowercase())
+        .unwrap_or_default();
+    for header in ["x-request-id", "retry-after"] {
+        assert!(
+            exposed.split(',').any(|h| h.trim() == header),
+            "{header} exposed: {exposed:?}"
+        );
+    }
+}
+
+/// RFC 9110: HEAD wherever GET is served, with the same status and
+/// headers and no body.
+async fn head_answers_like_get_without_a_body(app: TestApp) {
+    let jake = app.register("jake").await;
+    app.create_article(&jake, "Headed", &["x"]).await;
+    let cases = [
+        ("/api/tags", None),
+        ("/api/articles", None),
+        ("/api/articles/headed", Some(jake.token.as_str())),
+        ("/api/articles/no-such-article", None),
+        ("/api/user", None),
+        ("/api/user", Some(jake.token.as_str())),
+        ("/api/profiles/jake", None),
+        ("/healthz", None),
+    ];
+    for (path, token) in cases {
+        let send = |method: Method| {
+            let mut request = app.client.request(method, app.url(path));
+            if let Some(token) = token {
+                request = request.header("Authorization", format!("Token {token}"));
+            }
+            request.send()
+        };
+        let get = send(Method::GET).await.unwrap();
+        let head = send(Method::HEAD).await.unwrap();
+        assert_eq!(head.status(), get.status(), "HEAD {path}");
+        for name in ["content-type", "content-length", "www-authenticate"] {
+            assert_eq!(
+                head.headers().get(name),
+                get.headers().get(name),
+                "HEAD {path}: {name}"
+            );
+        }
+        let get_length = get.bytes().await.unwrap().len();
+        assert!(get_length > 0, "GET {path} has a body");
+        assert!(
+            head.bytes().await.unwrap().is_empty(),
+            "HEAD {path}: no body"
+        );
+    }
+    let wrong = app.send(Method::HEAD, "/api/users/login", None, None).await;
+    assert_eq!(wrong.status, 405, "no GET, so no HEAD");
+    assert_eq!(wrong.headers["allow"], "POST");
+}
+
+/// Made-up methods must not become metric label values: each would be a
+/// new series kept for the life of the process.
+async fn made_up_methods_do_not_grow_the_metrics(app: TestApp) {
+    for n in 0..2_000 {
+        let method = Method::from_bytes(format!("M{n:05}").as_bytes()).unwrap();
+        let resp = app.client.request(method, app.url("/api/tags")).send().await.unwrap();
+        assert_eq!(resp.status(), 405);
+    }
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.len() < 100 * 1024,
+        "/metrics is {} bytes after 2,000 made-up methods",
+        text.len()
+    );
+    assert!(
+        text.contains(r#"conduit_http_requests_total{method="other",route="/api/tags",status="405"}"#),
+        "made-up methods are counted as other"
+    );
+    assert!(!text.contains("M00001"));
+}
+
 async fn no_server_version_is_revealed(app: TestApp) {
     let resp = app.get("/api/tags", None).await;
     assert!(!resp.headers.contains_key("server"), "{:?}", resp.headers);
@@ -117,6 +215,9 @@ http_tests!(
     metrics_count_requests_by_route_template_and_status,
     request_ids_are_kept_or_generated_and_returned,
     cors_preflight_is_answered,
+    cors_responses_expose_the_request_id_and_retry_after,
+    head_answers_like_get_without_a_body,
+    made_up_methods_do_not_grow_the_metrics,
     no_server_version_is_revealed,
 );
 
@@ -143,7 +244,7 @@ async fn failed_logins_are_limited_per_email_with_retry_after() {
         .unwrap()
         .parse()
         .unwrap();
-    assert!((1..=600).contains(&wait), "{wait}");
+    assert!((1..=660).contains(&wait), "{wait}");
     let correct = app
         .post(
             "/api/users/login",
@@ -159,6 +260,62 @@ async fn failed_logins_are_limited_per_email_with_retry_after() {
         .post("/api/users/login", None, login_body("someone@example.com"))
         .await;
     assert_eq!(other.status, 401, "other emails are unaffected");
+}
+
+/// Attempts are counted before the password is hashed: a burst of
+/// concurrent guesses cannot all pass the check while the first are hashed.
+#[tokio::test]
+async fn a_burst_of_wrong_passwords_gets_at_most_the_limit_through() {
+    let app = std::sync::Arc::new(spawn_app_on(Backend::Sqlite).await);
+    let limit = app.config.limits.login_failures_per_email;
+    let jake = app.register("jake").await;
+    let tasks: Vec<_> = (0..100)
+        .map(|_| {
+            let (app, email) = (app.clone(), jake.email.clone());
+            tokio::spawn(async move {
+                app.post("/api/users/login", None, login_body(&email))
+                    .await
+                    .status
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    let unauthorized = statuses.iter().filter(|s| **s == 401).count();
+    let limited = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(
+        (unauthorized, limited),
+        (limit as usize, 100 - limit as usize),
+        "401s and 429s of 100 concurrent guesses: {statuses:?}"
+    );
+    let right = app
+        .post(
+            "/api/users/login",
+            None,
+            json!({"user": {"email": jake.email, "password": jake.password}}),
+        )
+        .await;
+    assert_eq!(right.status, 429, "the limit holds for the right password too");
+}
+
+/// A right password is forgiven: it does not use up the budget.
+#[tokio::test]
+async fn successful_logins_do_not_count_against_the_limit() {
+    let app = spawn_app_with(Backend::Sqlite, |c| c.limits.login_failures_per_email = 2).await;
+    let jake = app.register("jake").await;
+    let right = json!({"user": {"email": jake.email, "password": jake.password}});
+    for attempt in 0..5 {
+        let resp = app.post("/api/users/login", None, right.clone()).await;
+        assert_eq!(resp.status, 200, "login {attempt}: {:?}", resp.body);
+    }
+    for attempt in 0..2 {
+        let resp = app.post("/api/users/login", None, login_body(&jake.email)).await;
+        assert_eq!(resp.status, 401, "failure {attempt}");
+    }
+    let limited = app.post("/api/users/login", None, right).await;
+    assert_eq!(limited.status, 429);
 }
 
 #[tokio::test]

@@ -35,8 +35,24 @@ fn with_params(params: &str) -> String {
 }
 
 fn open(url: &str) -> Result<std::sync::Arc<dyn store::Store>, String> {
-    store::open(&DatabaseUrl::parse(url).expect("postgres URL"), &options(0))
+    store::open(&DatabaseUrl::parse(url)?, &options(0))
 }
+
+/// A self-signed CA certificate (its key was thrown away) that signed
+/// nothing: a root file that must not let any server through.
+const OTHER_CA: &str = "-----BEGIN CERTIFICATE-----
+MIIBszCCAVmgAwIBAgIUKAjDgcPQ9lyogYGAMAB3EJnYvFUwCgYIKoZIzj0EAwIw
+LjEsMCoGA1UEAwwjQ29uZHVpdCB0ZXN0IENBIHRoYXQgc2lnbmVkIG5vdGhpbmcw
+IBcNMjYxMjA0MTgzMjA0WhgPMjEyNjExMTAxODMyMDRaMC4xLDAqBgNVBAMMI0Nv
+bmR1aXQgdGVzdCBDQSB0aGF0IHNpZ25lZCBub3RoaW5nMFkwEwYHKoZIzj0CAQYI
+KoZIzj0DAQcDQgAEfr4k3wxrES7jRZRxUd0Bltqcmu3obudaOSJSY2reS9RzQKO5
+gWO76MY3FL3g3oItjnADfeh270OIv83FnViMkaNTMFEwHQYDVR0OBBYEFMmViC34
+s7Hk3sOmeieXcsIp2hQFMB8GA1UdIwQYMBaAFMmViC34s7Hk3sOmeieXcsIp2hQF
+MA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDSAAwRQIgH3+69+VPpYZyrm2R
+6q7qeTFLpYBPCEZqcVCYdAv0wTMCIQCabfG+Q6mWq76Ms9OLxyt+3Fs3bPIO78Aq
+BRGdFgb9+w==
+-----END CERTIFICATE-----
+";
 
 /// The server's own certificate file, when this process can read it.
 fn server_certificate() -> Option<PathBuf> {
@@ -65,26 +81,40 @@ fn tls_modes_follow_libpq() {
             .schema_version()
             .unwrap_or_else(|e| panic!("sslmode={mode} queries: {e}"));
     }
-    // The local server's certificate is self-signed: not in the built-in roots.
+    // Verifying without a root file is refused before connecting, as libpq
+    // refuses it: public roots alone would accept any public certificate.
     for mode in ["verify-ca", "verify-full"] {
         let error = open(&with_params(&format!("sslmode={mode}")))
             .err()
-            .unwrap_or_else(|| panic!("sslmode={mode} must not trust a self-signed certificate"));
-        assert!(
-            error.contains("TLS") || error.contains("tls"),
-            "{mode}: {error}"
-        );
+            .unwrap_or_else(|| panic!("sslmode={mode} without sslrootcert must be refused"));
+        assert!(error.contains("sslrootcert"), "{mode}: {error}");
     }
+    // The local server's certificate is self-signed: not in the public roots.
+    let error = open(&with_params("sslrootcert=system"))
+        .err()
+        .expect("sslrootcert=system must not trust a self-signed certificate");
+    assert!(error.contains("TLS") || error.contains("tls"), "{error}");
     if let Some(cert) = server_certificate() {
         let root = cert.display().to_string();
-        let ca = open(&with_params(&format!(
-            "sslmode=verify-ca&sslrootcert={root}"
-        )));
-        assert!(
-            ca.is_ok(),
-            "verify-ca with the server's certificate as root: {:?}",
-            ca.err()
-        );
+        for mode in ["verify-ca", "require"] {
+            let ca = open(&with_params(&format!("sslmode={mode}&sslrootcert={root}")));
+            assert!(
+                ca.is_ok(),
+                "{mode} with the server's certificate as root: {:?}",
+                ca.err()
+            );
+        }
+        // A root file that did not sign the server's certificate: `require`
+        // then checks the chain too, and fails.
+        let other = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(other.path(), OTHER_CA).expect("write");
+        let error = open(&with_params(&format!(
+            "sslmode=require&sslrootcert={}",
+            other.path().display()
+        )))
+        .err()
+        .expect("require with a root file checks the chain");
+        assert!(error.contains("TLS") || error.contains("tls"), "{error}");
     } else {
         eprintln!("server certificate not readable here: verify-ca with sslrootcert not exercised");
     }

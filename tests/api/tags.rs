@@ -74,7 +74,7 @@ async fn tags_are_case_sensitive(app: TestApp) {
         .await;
     assert_eq!(
         both["tagList"],
-        json!(["rust", "Rust"]),
+        json!(["Rust", "rust"]),
         "both kept on one article"
     );
     app.create_article(&bob, "Lower", &["rust"]).await;

@@ -544,9 +544,9 @@ async fn unknown_paths_are_404_and_wrong_methods_405_with_allow(app: TestApp) {
         .assert_error(404, "no resource", "root");
     let cases = [
         (Method::GET, "/api/users", "POST"),
-        (Method::DELETE, "/api/user", "GET, PUT"),
-        (Method::PATCH, "/api/articles", "GET, POST"),
-        (Method::POST, "/api/tags", "GET"),
+        (Method::DELETE, "/api/user", "GET, HEAD, PUT"),
+        (Method::PATCH, "/api/articles", "GET, HEAD, POST"),
+        (Method::POST, "/api/tags", "GET, HEAD"),
         (Method::PUT, "/api/profiles/jake/follow", "POST, DELETE"),
         (Method::GET, "/api/articles/some-slug/comments/1", "DELETE"),
     ];
