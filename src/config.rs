@@ -398,6 +398,9 @@ impl Config {
             pool_size: self.effective_pool_size(),
             pool_timeout_ms: self.pool_timeout_ms,
             startup_timeout_secs: self.startup_timeout_secs,
+            // The request gets 503 at this point; its database work stops
+            // with it.
+            statement_timeout: std::time::Duration::from_secs(self.request_timeout_secs),
         }
     }
 

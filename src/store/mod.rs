@@ -236,6 +236,11 @@ pub struct PoolOptions {
     pub pool_timeout_ms: u64,
     /// How long to keep retrying an unreachable server at start (PostgreSQL).
     pub startup_timeout_secs: u64,
+    /// Longest a store call may hold its connection: past it the statement
+    /// is interrupted (SQLite) or cancelled (PostgreSQL), so a request that
+    /// timed out does not keep a pooled connection busy. Migrations are
+    /// exempt.
+    pub statement_timeout: std::time::Duration,
 }
 
 /// Opens the backend named by the URL's scheme. Nothing is migrated here.

@@ -86,8 +86,10 @@ impl PgStore {
     pub fn open(url: &str, options: &PoolOptions) -> Result<Self, String> {
         let target = pg_tls::parse_url(url)?;
         let tls = pg_tls::connector(&target.verify)?;
+        let mut config = target.config;
+        with_statement_timeout(&mut config, options.statement_timeout);
         let manager = Manager {
-            inner: PostgresConnectionManager::new(target.config, tls),
+            inner: PostgresConnectionManager::new(config, tls),
         };
         // Connect once by hand first: it fails fast with the real reason
         // (refused, TLS, auth), where the pool would wait out its timeout.
@@ -162,6 +164,21 @@ impl PgStore {
     }
 }
 
+/// Sets `statement_timeout` for every pooled connection as a startup
+/// option (no extra round trip), unless the URL's `options` set one.
+fn with_statement_timeout(config: &mut postgres::Config, timeout: Duration) {
+    let existing = config.get_options().unwrap_or("").to_owned();
+    if existing.contains("statement_timeout") {
+        return;
+    }
+    let ours = format!("-c statement_timeout={}", timeout.as_millis().max(1));
+    config.options(if existing.is_empty() {
+        ours
+    } else {
+        format!("{existing} {ours}")
+    }.as_str());
+}
+
 impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> Self {
         if let Some(db) = e.as_db_error() {
@@ -175,9 +192,14 @@ impl From<postgres::Error> for StoreError {
                 };
             }
             // Class 08 (connection), 57P0x (shutdown, cannot connect now),
-            // 53300 (too many connections): worth retrying later.
+            // 53300 (too many connections), 57014 (cancelled by
+            // statement_timeout): worth retrying later.
             let code = code.code();
-            if code.starts_with("08") || code.starts_with("57P") || code == "53300" {
+            if code.starts_with("08")
+                || code.starts_with("57P")
+                || code == "53300"
+                || code == "57014"
+            {
                 return StoreError::Unavailable(e.to_string());
             }
             return StoreError::Backend(e.to_string());
@@ -488,6 +510,8 @@ impl Store for PgStore {
         self.write(|s| {
             // Held until commit: concurrent migrators wait here, then find
             // nothing pending.
+            // Migrations take as long as they take; waiting for the lock too.
+            s.client.batch_execute("SET LOCAL statement_timeout = 0")?;
             s.client
                 .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
             s.client.batch_execute(migrate::CREATE_HISTORY_POSTGRES)?;

@@ -27,8 +27,13 @@ use crate::domain::UserId;
 /// How long a connection waits on another writer before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Virtual machine steps between two looks at the clock while a statement
+/// runs: about 0.1 ms of work, so the clock costs well under 1 %.
+const PROGRESS_STEPS: i32 = 10_000;
+
 pub struct SqliteStore {
     pool: Pool<SqliteConnectionManager>,
+    statement_timeout: Duration,
 }
 
 impl SqliteStore {
@@ -62,11 +67,22 @@ impl SqliteStore {
             .connection_timeout(Duration::from_millis(options.pool_timeout_ms))
             .build(manager)
             .map_err(|e| format!("cannot open SQLite database {}: {e}", path.display()))?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            statement_timeout: options.statement_timeout,
+        })
     }
 
+    /// A pooled connection whose statements are interrupted once it has
+    /// been held for `statement_timeout`.
     fn conn(&self) -> StoreResult<PooledConnection<SqliteConnectionManager>> {
-        super::checkout(&self.pool)
+        let conn = super::checkout(&self.pool)?;
+        let deadline = std::time::Instant::now() + self.statement_timeout;
+        conn.progress_handler(
+            PROGRESS_STEPS,
+            Some(move || std::time::Instant::now() >= deadline),
+        );
+        Ok(conn)
     }
 
     /// Runs `f` in a write transaction and commits it.
@@ -103,9 +119,9 @@ impl From<rusqlite::Error> for StoreError {
                         StoreError::Backend(e.to_string())
                     }
                 }
-                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
-                    StoreError::Unavailable(e.to_string())
-                }
+                ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::OperationInterrupted => StoreError::Unavailable(e.to_string()),
                 _ => StoreError::Backend(e.to_string()),
             },
             _ => StoreError::Backend(e.to_string()),
@@ -399,7 +415,9 @@ fn profile_with_following(
 
 impl Store for SqliteStore {
     fn migrate(&self) -> StoreResult<Vec<AppliedMigration>> {
-        let mut conn = self.conn()?;
+        let mut conn = super::checkout(&self.pool)?;
+        // Migrations take as long as they take.
+        conn.progress_handler(0, None::<fn() -> bool>);
         conn.execute_batch(migrate::CREATE_HISTORY_SQLITE)?;
         // One immediate transaction: a second migrator waits for the first
         // and then finds nothing pending.
@@ -777,6 +795,7 @@ mod tests {
             pool_size: 1,
             pool_timeout_ms: 1000,
             startup_timeout_secs: 0,
+            statement_timeout: Duration::from_secs(15),
         };
         let store = SqliteStore::open(&folder.join("conduit.db"), &options).expect("open");
         store.migrate().expect("migrate");

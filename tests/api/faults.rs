@@ -345,3 +345,87 @@ async fn passwords_tokens_and_emails_never_reach_the_logs() {
         assert!(!logs.contains(secret), "{secret:?} appears in the logs");
     }
 }
+
+/// A request that times out must not leave its database work running: with
+/// one pooled connection, the next request gets that connection back. The
+/// slow statement is made on each backend's own terms. Its 503 comes from
+/// the request timeout or from the interrupted statement, whichever is
+/// first by a millisecond.
+mod statement_timeouts {
+    use crate::helpers::*;
+
+    fn one_connection_one_second(config: &mut conduit::config::Config) {
+        config.request_timeout_secs = 1;
+        config.pool_size = Some(1);
+    }
+
+    mod sqlite {
+        use super::*;
+
+        #[tokio::test]
+        async fn a_timed_out_request_frees_its_connection() {
+            let app = spawn_app_with(Backend::Sqlite, one_connection_one_second).await;
+            let jake = app.register("jake").await;
+            app.create_article(&jake, "Still readable", &["x"]).await;
+            // Tags now come from a view that counts to a trillion: a
+            // statement that runs for hours in constant memory.
+            let path = app.db.url.strip_prefix("sqlite://").expect("a SQLite URL");
+            rusqlite::Connection::open(path)
+                .expect("open the test database")
+                .execute_batch(
+                    "DROP TABLE tag_counts;
+                     CREATE VIEW tag_counts (tag, uses) AS
+                         WITH RECURSIVE n(x) AS (
+                             SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 1000000000000
+                         )
+                         SELECT 'slow', count(*) FROM n;",
+                )
+                .expect("replace tag_counts");
+            let slow = app.get("/api/tags", None).await;
+            assert_eq!(slow.status, 503, "the slow statement: {:?}", slow.body);
+            let next = app.get("/api/articles", None).await;
+            assert_eq!(
+                next.status, 200,
+                "the one connection was freed: {:?}",
+                next.body
+            );
+        }
+    }
+
+    mod postgres {
+        use super::*;
+
+        #[tokio::test]
+        #[ignore = "needs PostgreSQL: set CONDUIT_TEST_POSTGRES_URL and pass --run-ignored all"]
+        async fn a_timed_out_request_frees_its_connection() {
+            let app = spawn_app_with(Backend::Postgres, one_connection_one_second).await;
+            let jake = app.register("jake").await;
+            app.create_article(&jake, "Locked away", &["x"]).await;
+            // Another session locks the articles table, so reading it waits.
+            let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+            let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+            let url = app.db.url.clone();
+            let holder = std::thread::spawn(move || {
+                let mut client = ::postgres::Client::connect(&url, ::postgres::NoTls)
+                    .expect("connect to the test schema");
+                let mut tx = client.transaction().expect("begin");
+                tx.batch_execute("LOCK TABLE articles IN ACCESS EXCLUSIVE MODE")
+                    .expect("lock");
+                locked_tx.send(()).expect("signal");
+                let _ = release_rx.recv();
+                tx.rollback().expect("release");
+            });
+            locked_rx.recv().expect("the lock is held");
+            let slow = app.get("/api/articles", None).await;
+            assert_eq!(slow.status, 503, "waiting on the lock: {:?}", slow.body);
+            let next = app.get("/api/tags", None).await;
+            assert_eq!(
+                next.status, 200,
+                "the one connection was freed while the lock is still held: {:?}",
+                next.body
+            );
+            release_tx.send(()).expect("release");
+            holder.join().expect("lock holder");
+        }
+    }
+}

@@ -24,6 +24,7 @@ fn options(startup_timeout_secs: u64) -> PoolOptions {
         pool_size: 2,
         pool_timeout_ms: 1_000,
         startup_timeout_secs,
+        statement_timeout: Duration::from_secs(15),
     }
 }
 

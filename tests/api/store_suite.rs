@@ -14,6 +14,7 @@ const OPTIONS: store::PoolOptions = store::PoolOptions {
     pool_size: 2,
     pool_timeout_ms: 5_000,
     startup_timeout_secs: 5,
+    statement_timeout: std::time::Duration::from_secs(15),
 };
 
 /// A migrated store and whatever keeps its database alive.
