@@ -149,11 +149,16 @@ fn prepare_schema(
     database: &DatabaseUrl,
     migrate_on_start: bool,
 ) -> Result<(), String> {
-    let (migrations, migrate) = match database {
-        DatabaseUrl::Sqlite(_) => (migrate::SQLITE, true),
-        DatabaseUrl::Postgres(_) => (migrate::POSTGRES, migrate_on_start),
+    let (migrations, folder, migrate) = match database {
+        DatabaseUrl::Sqlite(_) => (migrate::SQLITE, migrate::SQLITE_FOLDER, true),
+        DatabaseUrl::Postgres(_) => (
+            migrate::POSTGRES,
+            migrate::POSTGRES_FOLDER,
+            migrate_on_start,
+        ),
     };
     if migrate {
+        // Checks the history's checksums before applying anything.
         let applied = store
             .migrate()
             .map_err(|e| format!("migration failed: {e}"))?;
@@ -162,9 +167,11 @@ fn prepare_schema(
         }
         return Ok(());
     }
-    let current = store
-        .schema_version()
-        .map_err(|e| format!("cannot read the schema version: {e}"))?;
+    let recorded = store
+        .applied_migrations()
+        .map_err(|e| format!("cannot read the schema history: {e}"))?;
+    migrate::verify(folder, migrations, &recorded)?;
+    let current = recorded.iter().map(|r| r.version).max().unwrap_or(0);
     let needed = migrate::latest(migrations);
     if current < needed {
         return Err(format!(

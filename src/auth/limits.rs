@@ -239,7 +239,10 @@ mod tests {
             assert!(limiter.acquire_at("a", now).is_ok());
         }
         assert!(limiter.acquire_at("a", now).is_err(), "fourth refused");
-        assert!(limiter.acquire_at("b", now).is_ok(), "other keys unaffected");
+        assert!(
+            limiter.acquire_at("b", now).is_ok(),
+            "other keys unaffected"
+        );
     }
 
     #[test]
@@ -326,7 +329,10 @@ mod tests {
             registrations_per_address: 1,
         });
         limits.begin_login("a@x", "10.0.0.1").unwrap().failed();
-        assert!(limits.begin_login("b@x", "10.0.0.1").is_err(), "address used up");
+        assert!(
+            limits.begin_login("b@x", "10.0.0.1").is_err(),
+            "address used up"
+        );
         assert!(
             limits.begin_login("b@x", "10.0.0.2").is_ok(),
             "b's budget untouched by the refusal"

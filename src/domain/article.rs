@@ -300,10 +300,12 @@ mod tests {
 
     #[test]
     fn tags_are_trimmed_deduplicated_and_sorted_by_code_point() {
-        let raw: Vec<String> = ["training", " web ", "dragons", "training", "Web", "éclair", "z"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let raw: Vec<String> = [
+            "training", " web ", "dragons", "training", "Web", "éclair", "z",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         assert_eq!(
             parse_tags(&raw).unwrap(),
             vec!["Web", "dragons", "training", "web", "z", "éclair"],

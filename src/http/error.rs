@@ -105,7 +105,7 @@ impl From<StoreError> for ApiError {
                 crate::telemetry::metrics::METRICS.db_unavailable.inc();
                 ApiError::Unavailable(DB_UNAVAILABLE.into())
             }
-            StoreError::Backend(cause) => ApiError::Internal(cause),
+            StoreError::Backend(cause) | StoreError::Schema(cause) => ApiError::Internal(cause),
         }
     }
 }

@@ -29,7 +29,9 @@ pub fn classify(path: &str) -> Option<KnownPath> {
         ["api", "users", "login"] => known("/api/users/login", "POST"),
         ["api", "users"] => known("/api/users", "POST"),
         ["api", "user"] => known("/api/user", "GET, HEAD, PUT"),
-        ["api", "profiles", name] if !name.is_empty() => known("/api/profiles/:username", "GET, HEAD"),
+        ["api", "profiles", name] if !name.is_empty() => {
+            known("/api/profiles/:username", "GET, HEAD")
+        }
         ["api", "profiles", name, "follow"] if !name.is_empty() => {
             known("/api/profiles/:username/follow", "POST, DELETE")
         }

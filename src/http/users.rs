@@ -139,8 +139,7 @@ async fn register(
     )
     .map_err(ApiError::Unprocessable)?;
     // Counted whatever the outcome: each valid attempt costs a hash.
-    ctx
-        .limits
+    ctx.limits
         .registrations_per_address
         .acquire(&client)
         .map_err(ApiError::TooManyRequests)?;

@@ -44,6 +44,10 @@ pub enum StoreError {
     /// A request the data model refuses (following yourself).
     #[error("{0}")]
     Invalid(String),
+    /// The database's schema history does not match this binary's
+    /// migrations (one was edited after it was applied).
+    #[error("{0}")]
+    Schema(String),
     /// No connection could be had in time: the database is down or saturated.
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -68,6 +72,9 @@ pub trait Store: Send + Sync {
     fn migrate(&self) -> StoreResult<Vec<AppliedMigration>>;
     /// The highest applied migration version (0 on an empty database).
     fn schema_version(&self) -> StoreResult<i64>;
+    /// Every row of the migration history, oldest first (none on an empty
+    /// database), for [`migrate::verify`].
+    fn applied_migrations(&self) -> StoreResult<Vec<migrate::Recorded>>;
 
     /// Returns the stored value of `key`, storing `candidate` first if the
     /// key has none (used for the generated token secret).

@@ -151,17 +151,19 @@ pub fn parse_url(url: &str) -> Result<PgTarget, String> {
 
 /// libpq's rules for `sslmode` and `sslrootcert` together: the mode in
 /// effect and what is verified, or why the pair is refused.
-fn tls_policy(mode: Option<TlsMode>, root_cert: Option<String>) -> Result<(TlsMode, Verify), String> {
+fn tls_policy(
+    mode: Option<TlsMode>,
+    root_cert: Option<String>,
+) -> Result<(TlsMode, Verify), String> {
     let roots = root_cert.map(|value| match value.as_str() {
         "system" => Roots::System,
         _ => Roots::File(PathBuf::from(value)),
     });
     match (mode, roots) {
         // libpq 16: public roots always come with the host name check.
-        (None | Some(TlsMode::VerifyFull), Some(Roots::System)) => Ok((
-            TlsMode::VerifyFull,
-            Verify::ChainAndHost(Roots::System),
-        )),
+        (None | Some(TlsMode::VerifyFull), Some(Roots::System)) => {
+            Ok((TlsMode::VerifyFull, Verify::ChainAndHost(Roots::System)))
+        }
         (Some(weaker), Some(Roots::System)) => Err(format!(
             "database_url: sslrootcert=system needs sslmode=verify-full \
              (public roots are only safe with the host name checked), not sslmode={}",
@@ -392,13 +394,41 @@ mod tests {
         let accepted = [
             ("", TlsMode::Prefer, Verify::Nothing),
             ("sslmode=require", TlsMode::Require, Verify::Nothing),
-            ("sslmode=disable&sslrootcert=/ca.pem", TlsMode::Disable, Verify::Nothing),
-            ("sslrootcert=/ca.pem", TlsMode::Prefer, Verify::Chain(file())),
-            ("sslmode=require&sslrootcert=/ca.pem", TlsMode::Require, Verify::Chain(file())),
-            ("sslmode=verify-ca&sslrootcert=/ca.pem", TlsMode::VerifyCa, Verify::Chain(file())),
-            ("sslmode=verify-full&sslrootcert=/ca.pem", TlsMode::VerifyFull, Verify::ChainAndHost(file())),
-            ("sslrootcert=system", TlsMode::VerifyFull, Verify::ChainAndHost(Roots::System)),
-            ("sslmode=verify-full&sslrootcert=system", TlsMode::VerifyFull, Verify::ChainAndHost(Roots::System)),
+            (
+                "sslmode=disable&sslrootcert=/ca.pem",
+                TlsMode::Disable,
+                Verify::Nothing,
+            ),
+            (
+                "sslrootcert=/ca.pem",
+                TlsMode::Prefer,
+                Verify::Chain(file()),
+            ),
+            (
+                "sslmode=require&sslrootcert=/ca.pem",
+                TlsMode::Require,
+                Verify::Chain(file()),
+            ),
+            (
+                "sslmode=verify-ca&sslrootcert=/ca.pem",
+                TlsMode::VerifyCa,
+                Verify::Chain(file()),
+            ),
+            (
+                "sslmode=verify-full&sslrootcert=/ca.pem",
+                TlsMode::VerifyFull,
+                Verify::ChainAndHost(file()),
+            ),
+            (
+                "sslrootcert=system",
+                TlsMode::VerifyFull,
+                Verify::ChainAndHost(Roots::System),
+            ),
+            (
+                "sslmode=verify-full&sslrootcert=system",
+                TlsMode::VerifyFull,
+                Verify::ChainAndHost(Roots::System),
+            ),
         ];
         for (query, mode, verify) in accepted {
             let target = parse_url(&url(query)).unwrap_or_else(|e| panic!("{query}: {e}"));
@@ -407,7 +437,10 @@ mod tests {
         let refused = [
             ("sslmode=verify-ca", "sslrootcert=PATH"),
             ("sslmode=verify-full", "sslrootcert=PATH"),
-            ("sslmode=verify-ca&sslrootcert=system", "sslmode=verify-full"),
+            (
+                "sslmode=verify-ca&sslrootcert=system",
+                "sslmode=verify-full",
+            ),
             ("sslmode=require&sslrootcert=system", "sslmode=verify-full"),
         ];
         for (query, needle) in refused {

@@ -172,11 +172,14 @@ fn with_statement_timeout(config: &mut postgres::Config, timeout: Duration) {
         return;
     }
     let ours = format!("-c statement_timeout={}", timeout.as_millis().max(1));
-    config.options(if existing.is_empty() {
-        ours
-    } else {
-        format!("{existing} {ours}")
-    }.as_str());
+    config.options(
+        if existing.is_empty() {
+            ours
+        } else {
+            format!("{existing} {ours}")
+        }
+        .as_str(),
+    );
 }
 
 impl From<postgres::Error> for StoreError {
@@ -505,6 +508,24 @@ fn filter_sql<'a>(filter: &'a ArticleFilter, first: usize) -> (String, Vec<Param
     (sql, params)
 }
 
+/// The rows of `schema_migrations`. Read through `to_jsonb` so the query
+/// works before `checksum` exists (a release older than checksums may
+/// have migrated this database last).
+fn recorded_migrations(client: &mut impl GenericClient) -> StoreResult<Vec<migrate::Recorded>> {
+    let rows = client.query(
+        "SELECT version, name, to_jsonb(m) ->> 'checksum' FROM schema_migrations m ORDER BY version",
+        &[],
+    )?;
+    Ok(rows
+        .iter()
+        .map(|r| migrate::Recorded {
+            version: r.get(0),
+            name: r.get(1),
+            checksum: r.get(2),
+        })
+        .collect())
+}
+
 impl Store for PgStore {
     fn migrate(&self) -> StoreResult<Vec<AppliedMigration>> {
         self.write(|s| {
@@ -515,16 +536,36 @@ impl Store for PgStore {
             s.client
                 .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
             s.client.batch_execute(migrate::CREATE_HISTORY_POSTGRES)?;
-            let current: i64 = s
+            // Only when missing: the ALTER would lock the history table
+            // for the rest of the transaction even as a no-op.
+            let has_checksum: bool = s
                 .client
-                .query_one("SELECT coalesce(max(version), 0) FROM schema_migrations", &[])?
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = \
+                     to_regclass('schema_migrations') AND attname = 'checksum' AND NOT attisdropped)",
+                    &[],
+                )?
                 .get(0);
+            if !has_checksum {
+                s.client.batch_execute(migrate::ADD_CHECKSUM)?;
+            }
+            let recorded = recorded_migrations(s.client)?;
+            migrate::verify(migrate::POSTGRES_FOLDER, migrate::POSTGRES, &recorded)
+                .map_err(StoreError::Schema)?;
+            for m in migrate::POSTGRES {
+                s.client.execute(
+                    "UPDATE schema_migrations SET checksum = $2 WHERE version = $1 AND checksum IS NULL",
+                    &[&m.version, &m.checksum()],
+                )?;
+            }
+            let current = recorded.iter().map(|r| r.version).max().unwrap_or(0);
             let mut applied = Vec::new();
             for m in migrate::pending(migrate::POSTGRES, current) {
                 s.client.batch_execute(m.sql)?;
                 s.client.execute(
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, now())",
-                    &[&m.version, &m.name],
+                    "INSERT INTO schema_migrations (version, name, applied_at, checksum) \
+                     VALUES ($1, $2, now(), $3)",
+                    &[&m.version, &m.name, &m.checksum()],
                 )?;
                 applied.push(AppliedMigration {
                     version: m.version,
@@ -550,6 +591,19 @@ impl Store for PgStore {
                     &[],
                 )?
                 .get(0))
+        })
+    }
+
+    fn applied_migrations(&self) -> StoreResult<Vec<migrate::Recorded>> {
+        self.direct(|s| {
+            let exists: bool = s
+                .client
+                .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])?
+                .get(0);
+            if !exists {
+                return Ok(Vec::new());
+            }
+            recorded_migrations(s.client)
         })
     }
 

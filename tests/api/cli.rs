@@ -50,6 +50,81 @@ fn migrate_applies_pending_migrations_once() {
     assert_eq!(stdout.trim(), "schema is up to date");
 }
 
+/// Rewrites the recorded checksum of `version`, as if the file had been
+/// edited after it was applied.
+fn pretend_edited(db: &std::path::Path, version: i64) {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .execute(
+            "UPDATE schema_migrations SET checksum = ?1 WHERE version = ?2",
+            rusqlite::params!["0".repeat(64), version],
+        )
+        .unwrap();
+}
+
+#[test]
+fn an_edited_migration_stops_migrate_and_serve_naming_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (output, _, stderr) = run(conduit(dir.path()).arg("migrate"));
+    assert!(output.status.success(), "{stderr}");
+    pretend_edited(&dir.path().join("conduit.db"), 2);
+    let serve = |command: &mut Command| {
+        command
+            .arg("serve")
+            .env("CONDUIT_LISTEN", "127.0.0.1:0")
+            .env("CONDUIT_SECRET", SECRET);
+    };
+    for args in ["migrate", "serve"] {
+        let mut command = conduit(dir.path());
+        if args == "serve" {
+            serve(&mut command);
+        } else {
+            command.arg(args);
+        }
+        let (output, _, stderr) = run(&mut command);
+        assert_eq!(output.status.code(), Some(1), "{args}: {stderr}");
+        assert!(
+            stderr.contains("sql/sqlite/V2__read_models.sql was changed after it was applied"),
+            "{args}: {stderr}"
+        );
+        assert_eq!(
+            stderr.trim().lines().count(),
+            1,
+            "{args}: one line: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_history_recorded_before_checksums_gets_them_from_migrate() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("conduit.db");
+    let (output, _, stderr) = run(conduit(dir.path()).arg("migrate"));
+    assert!(output.status.success(), "{stderr}");
+    // A database migrated by a release from before checksums.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("ALTER TABLE schema_migrations DROP COLUMN checksum")
+        .unwrap();
+    let (output, stdout, stderr) = run(conduit(dir.path()).arg("migrate"));
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(stdout.trim(), "schema is up to date");
+    let unchecked: i64 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM schema_migrations WHERE checksum IS NULL OR length(checksum) <> 64",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(unchecked, 0, "every applied migration has its checksum now");
+    // From now on an edit is noticed.
+    pretend_edited(&db, 1);
+    let (output, _, stderr) = run(conduit(dir.path()).arg("migrate"));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr.contains("sql/sqlite/V1__initial.sql"), "{stderr}");
+}
+
 #[test]
 fn config_prints_effective_settings_with_secrets_redacted() {
     let dir = tempfile::tempdir().unwrap();

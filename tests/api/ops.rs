@@ -181,7 +181,12 @@ async fn head_answers_like_get_without_a_body(app: TestApp) {
 async fn made_up_methods_do_not_grow_the_metrics(app: TestApp) {
     for n in 0..2_000 {
         let method = Method::from_bytes(format!("M{n:05}").as_bytes()).unwrap();
-        let resp = app.client.request(method, app.url("/api/tags")).send().await.unwrap();
+        let resp = app
+            .client
+            .request(method, app.url("/api/tags"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 405);
     }
     let text = app
@@ -199,7 +204,9 @@ async fn made_up_methods_do_not_grow_the_metrics(app: TestApp) {
         text.len()
     );
     assert!(
-        text.contains(r#"conduit_http_requests_total{method="other",route="/api/tags",status="405"}"#),
+        text.contains(
+            r#"conduit_http_requests_total{method="other",route="/api/tags",status="405"}"#
+        ),
         "made-up methods are counted as other"
     );
     assert!(!text.contains("M00001"));
@@ -297,7 +304,10 @@ async fn a_burst_of_wrong_passwords_gets_at_most_the_limit_through() {
             json!({"user": {"email": jake.email, "password": jake.password}}),
         )
         .await;
-    assert_eq!(right.status, 429, "the limit holds for the right password too");
+    assert_eq!(
+        right.status, 429,
+        "the limit holds for the right password too"
+    );
 }
 
 /// A right password is forgiven: it does not use up the budget.
@@ -311,7 +321,9 @@ async fn successful_logins_do_not_count_against_the_limit() {
         assert_eq!(resp.status, 200, "login {attempt}: {:?}", resp.body);
     }
     for attempt in 0..2 {
-        let resp = app.post("/api/users/login", None, login_body(&jake.email)).await;
+        let resp = app
+            .post("/api/users/login", None, login_body(&jake.email))
+            .await;
         assert_eq!(resp.status, 401, "failure {attempt}");
     }
     let limited = app.post("/api/users/login", None, right).await;

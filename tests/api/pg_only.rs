@@ -189,6 +189,48 @@ fn serve_refuses_a_schema_behind_the_binary_and_needs_a_secret() {
     );
 }
 
+#[test]
+#[ignore = "needs PostgreSQL"]
+fn an_edited_migration_stops_migrate_and_serve_naming_its_file() {
+    let db = TestDatabase::new(Backend::Postgres);
+    let run = |command: &str| {
+        let output = Command::new(BIN)
+            .arg(command)
+            .env_clear()
+            .env("CONDUIT_DATABASE_URL", &db.url)
+            .env("CONDUIT_LISTEN", "127.0.0.1:0")
+            .env("CONDUIT_SECRET", SECRET)
+            .output()
+            .expect("conduit runs");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    assert_eq!(run("migrate").0, Some(0));
+    let server = postgres_server_url();
+    let schema_name = db
+        .url
+        .rsplit("search_path%3D")
+        .next()
+        .expect("the test URL names its schema")
+        .to_owned();
+    run_sql(
+        &server,
+        &format!(
+            "UPDATE {schema_name}.schema_migrations SET checksum = repeat('0', 64) WHERE version = 1"
+        ),
+    );
+    for command in ["migrate", "serve"] {
+        let (code, stderr) = run(command);
+        assert_eq!(code, Some(1), "{command}: {stderr}");
+        assert!(
+            stderr.contains("sql/postgres/V1__initial.sql was changed after it was applied"),
+            "{command}: {stderr}"
+        );
+    }
+}
+
 #[tokio::test]
 #[ignore = "needs PostgreSQL"]
 async fn an_exhausted_pool_answers_503_after_the_checkout_timeout() {
