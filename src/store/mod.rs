@@ -70,11 +70,14 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub trait Store: Send + Sync {
     /// Applies pending migrations; returns those it applied, oldest first.
     fn migrate(&self) -> StoreResult<Vec<AppliedMigration>>;
-    /// The highest applied migration version (0 on an empty database).
-    fn schema_version(&self) -> StoreResult<i64>;
     /// Every row of the migration history, oldest first (none on an empty
     /// database), for [`migrate::verify`].
     fn applied_migrations(&self) -> StoreResult<Vec<migrate::Recorded>>;
+    /// The highest applied migration version (0 on an empty database).
+    fn schema_version(&self) -> StoreResult<i64> {
+        let applied = self.applied_migrations()?;
+        Ok(applied.iter().map(|m| m.version).max().unwrap_or(0))
+    }
 
     /// Returns the stored value of `key`, storing `candidate` first if the
     /// key has none (used for the generated token secret).

@@ -576,24 +576,6 @@ impl Store for PgStore {
         })
     }
 
-    fn schema_version(&self) -> StoreResult<i64> {
-        self.direct(|s| {
-            let exists: bool = s
-                .client
-                .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])?
-                .get(0);
-            if !exists {
-                return Ok(0);
-            }
-            Ok(s.client
-                .query_one(
-                    "SELECT coalesce(max(version), 0) FROM schema_migrations",
-                    &[],
-                )?
-                .get(0))
-        })
-    }
-
     fn applied_migrations(&self) -> StoreResult<Vec<migrate::Recorded>> {
         self.direct(|s| {
             let exists: bool = s

@@ -479,23 +479,6 @@ impl Store for SqliteStore {
         Ok(applied)
     }
 
-    fn schema_version(&self) -> StoreResult<i64> {
-        let conn = self.conn()?;
-        let exists: bool = conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations')",
-            [],
-            |r| r.get(0),
-        )?;
-        if !exists {
-            return Ok(0);
-        }
-        Ok(conn.query_row(
-            "SELECT coalesce(max(version), 0) FROM schema_migrations",
-            [],
-            |r| r.get(0),
-        )?)
-    }
-
     fn applied_migrations(&self) -> StoreResult<Vec<migrate::Recorded>> {
         let conn = self.conn()?;
         let exists: bool = conn.query_row(
