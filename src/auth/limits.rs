@@ -140,8 +140,8 @@ impl RateLimiter {
             left -= u64::from(c.ring[slice as usize % RING]);
             if left < u64::from(self.max) {
                 // Slice `slice` stops counting when slice `slice + RING` begins.
-                let free_at = self.slice * (slice + RING as u64) as u32;
-                return free_at.saturating_sub(since).as_secs_f64().ceil().max(1.0) as u64;
+                let free_at = self.slice.as_secs_f64() * (slice + RING as u64) as f64;
+                return (free_at - since.as_secs_f64()).ceil().max(1.0) as u64;
             }
         }
         // A limit of 0 never lets anything through.
