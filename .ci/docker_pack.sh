@@ -5,15 +5,15 @@
 #
 #   .ci/docker_pack.sh IMAGE_REPO        e.g. registry.gitlab.com/group/conduit
 #
-# Tag: the tag name on a vX.Y.Z tag pipeline, else the short commit SHA
-# (CI_COMMIT_SHORT_SHA, or git outside the pipeline). On a version tag whose
-# commit already has an image, that image gets the tag name instead of a
-# rebuild, so production runs the bytes that were tested; the tag must match
-# the version in Cargo.toml.
+# Tag: the short commit SHA (CI_COMMIT_SHORT_SHA, or git outside the
+# pipeline). It refuses to run for a tag (CI_COMMIT_TAG): releases are
+# promoted by digest (.ci/promote.sh), never rebuilt.
 #
 # Pushes only inside the GitLab pipeline with registry credentials (GITLAB_CI
 # and CI_REGISTRY, CI_REGISTRY_USER, CI_REGISTRY_PASSWORD); also to Docker Hub
 # when DOCKERHUB_REPO, DOCKERHUB_USERNAME and DOCKERHUB_TOKEN are set.
+# DIGEST_FILE: where the pushed image's manifest digest is written
+# (buildah push --digestfile) [pack.digest].
 # DRY_RUN=1 prints the buildah commands instead of running them.
 # CONDUIT_BINARY overrides the binary's path.
 set -eu
@@ -66,7 +66,7 @@ login() {
 
 publish() {
     [ "$push" = 1 ] || return 0
-    run buildah push "$1"
+    run buildah push --digestfile "${DIGEST_FILE:-pack.digest}" "$1"
     if [ -n "${DOCKERHUB_REPO:-}" ] && [ -n "${DOCKERHUB_USERNAME:-}" ] && [ -n "${DOCKERHUB_TOKEN:-}" ]; then
         login docker.io "$DOCKERHUB_USERNAME" "$DOCKERHUB_TOKEN"
         run buildah tag "$1" "docker.io/$DOCKERHUB_REPO:$2"
@@ -78,29 +78,12 @@ if [ "$push" = 1 ]; then
     login "$CI_REGISTRY" "$CI_REGISTRY_USER" "$CI_REGISTRY_PASSWORD"
 fi
 
+# Releases are promoted, never packed: .ci/promote.sh copies the digest the
+# default branch built, tested and ran in dev.
 if [ -n "$tag_name" ]; then
-    echo "$tag_name" | grep -Eq '^v[0-9]+\.[0-9]+\.[0-9]+$' \
-        || fail "tag $tag_name is not a release tag (vX.Y.Z)"
-    [ "$tag_name" = "v$version" ] || fail "tag $tag_name does not match version $version in Cargo.toml"
-    tested="$repo:$short"
-    found=0
-    if [ "$push" = 1 ]; then
-        if run buildah pull "$tested" >/dev/null; then found=1; fi
-    elif [ "${DRY_RUN:-0}" != 1 ] && buildah inspect "$tested" >/dev/null 2>&1; then
-        found=1
-    fi
-    if [ "$found" = 1 ]; then
-        say "promoting the tested image $tested as $tag_name"
-        run buildah tag "$tested" "$repo:$tag_name"
-        publish "$repo:$tag_name" "$tag_name"
-        echo "$repo:$tag_name"
-        exit 0
-    fi
-    say "no image for commit $short yet: building one for $tag_name"
-    tag=$tag_name
-else
-    tag=$short
+    fail "tag $tag_name: a release is not rebuilt; the promote job copies the tested image by digest (.ci/promote.sh release)"
 fi
+tag=$short
 
 [ -x "$binary" ] || [ "${DRY_RUN:-0}" = 1 ] \
     || fail "no binary at $binary: build it first (cargo build --release --target x86_64-unknown-linux-musl)"

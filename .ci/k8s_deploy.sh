@@ -1,16 +1,37 @@
 #!/bin/sh
-# Deploys Conduit to one environment of the current kubectl context: creates
-# or updates the Secrets from pipeline variables, pins the image tag, applies
-# the kustomize overlay, waits for the rollout, and rolls back if it fails.
+# Deploys Conduit to one environment: exports a short-lived kubeconfig from
+# the kops state, creates or updates the Secrets from pipeline variables,
+# pins the image by digest, applies the kustomize overlay as an ApplySet (an
+# object removed from the manifests is pruned), waits for the database, the
+# rollout and the Gateway (Programmed, with an address), runs the smoke test
+# as the environment's smoke user, and undoes the rollout if any of that
+# fails.
 #
 # usage: .ci/k8s_deploy.sh dev|prod
 #
 # Environment (nothing is needed with DRY_RUN=1):
-#   IMAGE_TAG             image tag to deploy. Default: CI_COMMIT_TAG when it is a
-#                         release tag vX.Y.Z, else CI_COMMIT_SHORT_SHA, else
-#                         `git rev-parse --short HEAD`. Never `latest`.
+#   IMAGE_DIGEST          the image to deploy, sha256:<64 hex> (required): the
+#                         pack job's digest in dev, the promote job's in prod.
+#                         Tags are never deployed.
 #   IMAGE_REPO            image repository [CI_REGISTRY_IMAGE, else
 #                         registry.gitlab.com/example/conduit]
+#   K8S_CLUSTER_NAME, KOPS_STATE_STORE  the cluster; when both are set, a
+#                         one-hour admin kubeconfig is exported with kops
+#   APP_URL               the environment's public address, without path
+#                         (the smoke test's target; required outside dry runs)
+#   SMOKE_PASSWORD        the environment's smoke user's password (masked;
+#                         required outside dry runs). SMOKE_USERNAME names it
+#                         [conduit-smoke]; .ci/smoke_test.sh registers it on
+#                         the first deploy
+#   PUBLIC_HOSTNAME       prod: the public host name (HTTPS certificate, HTTPS
+#                         listener, redirect)
+#   PUBLIC_ADDRESS        prod: the static IP reserved for the Gateway
+#                         (.ci/kops_cluster.sh prod prints it)
+#   ACME_EMAIL            prod: the Let's Encrypt account's contact address
+#   DNS01_GCP_KEY_FILE    prod: key (JSON, a File variable) of a service account
+#                         with roles/dns.admin on the Cloud DNS zone of
+#                         PUBLIC_HOSTNAME, for cert-manager's DNS-01 challenge
+#   DNS01_PROJECT         prod: the project of that zone [GCP_PROJECT]
 #   CONDUIT_SECRET        token signing key, at least 32 bytes (all envs; masked)
 #   CONDUIT_PREVIOUS_SECRET  the key before a rotation, still accepted [none]
 #   POSTGRES_PASSWORD     dev: password of the dev database's `conduit` user,
@@ -28,8 +49,7 @@
 #   PUBLIC_PATH_PREFIX    public path of the API on the gateway [/api]
 #   ROLLOUT_TIMEOUT       wait for the app's rollout [5m]
 #   DATABASE_TIMEOUT      wait for the database to be ready [15m]
-#   ALLOW_PROD_SHA        1: allow a prod deploy of an image that is not a
-#                         release tag (emergencies only)
+#   GATEWAY_TIMEOUT       wait for the Gateway to be Programmed with an address [10m]
 #   DRY_RUN               1: render everything (Secrets with placeholder
 #                         values) to standard output, print each command on
 #                         standard error ("+ ..."), touch no cluster
@@ -50,6 +70,7 @@ DRY_RUN=${DRY_RUN:-0}
 NAMESPACE=conduit-$ENVIRONMENT
 ROLLOUT_TIMEOUT=${ROLLOUT_TIMEOUT:-5m}
 DATABASE_TIMEOUT=${DATABASE_TIMEOUT:-15m}
+GATEWAY_TIMEOUT=${GATEWAY_TIMEOUT:-10m}
 PUBLIC_PATH_PREFIX=${PUBLIC_PATH_PREFIX:-/api}
 IMAGE_REPO=${IMAGE_REPO:-${CI_REGISTRY_IMAGE:-registry.gitlab.com/example/conduit}}
 
@@ -95,28 +116,14 @@ apply() {
 
 command -v kubectl >/dev/null || die "kubectl is required"
 
-# --- The image tag ----------------------------------------------------------
-if [ -n "${IMAGE_TAG:-}" ]; then
-    tag=$IMAGE_TAG
-elif printf '%s\n' "${CI_COMMIT_TAG:-}" | grep -Eq '^v[0-9]+\.[0-9]+\.[0-9]+$'; then
-    tag=$CI_COMMIT_TAG
-elif [ -n "${CI_COMMIT_SHORT_SHA:-}" ]; then
-    tag=$CI_COMMIT_SHORT_SHA
-else
-    tag=$(git rev-parse --short HEAD) || die "no IMAGE_TAG, no CI_COMMIT_* and not in a git checkout"
-fi
-case $tag in
-    latest) die "refusing to deploy the tag 'latest': deploy a release tag or a commit SHA" ;;
-    '' | -* | .* | *[!A-Za-z0-9_.-]*) die "not a valid image tag: '$tag'" ;;
+# --- The image --------------------------------------------------------------
+digest=${IMAGE_DIGEST:-}
+printf '%s\n' "$digest" | grep -Eq '^sha256:[0-9a-f]{64}$' \
+    || die "IMAGE_DIGEST must be the image's digest, sha256:<64 hex>, got '$digest' (tags are never deployed)"
+case ${IMAGE_REPO##*/} in
+    *@* | *:* | *[!a-z0-9._-]*) die "IMAGE_REPO must be a repository without tag or digest, got '$IMAGE_REPO'" ;;
 esac
-if [ "$ENVIRONMENT" = prod ] && ! printf '%s\n' "$tag" | grep -Eq '^v[0-9]+\.[0-9]+\.[0-9]+$'; then
-    if [ "$DRY_RUN" = 1 ] || [ "${ALLOW_PROD_SHA:-0}" = 1 ]; then
-        say "warning: $tag is not a release tag (vX.Y.Z)"
-    else
-        die "prod deploys release tags (vX.Y.Z), not '$tag' (set ALLOW_PROD_SHA=1 to override)"
-    fi
-fi
-say "image $IMAGE_REPO:$tag into namespace $NAMESPACE"
+say "image $IMAGE_REPO@$digest into namespace $NAMESPACE"
 
 case $PUBLIC_PATH_PREFIX in
     /*/ | *[!A-Za-z0-9._~/-]* | *//*) die "PUBLIC_PATH_PREFIX must look like /api or /conduit/api, got '$PUBLIC_PATH_PREFIX'" ;;
@@ -139,7 +146,10 @@ if [ "$DRY_RUN" = 1 ]; then
     db_password=dry-run-placeholder-password
     backup_key=$work/placeholder-key.json
     printf '%s\n' '{"type": "service_account", "comment": "dry-run placeholder"}' >"$backup_key"
+    dns01_key=$backup_key
 else
+    : "${APP_URL:?set APP_URL, the environment's public address (the smoke test's target)}"
+    : "${SMOKE_PASSWORD:?set SMOKE_PASSWORD, the password of the environment's smoke user (masked)}"
     : "${CONDUIT_SECRET:?set CONDUIT_SECRET (at least 32 bytes, e.g. openssl rand -hex 32)}"
     [ "${#CONDUIT_SECRET}" -ge 32 ] || die "CONDUIT_SECRET must be at least 32 bytes"
     printf '%s' "$CONDUIT_SECRET" >"$secrets/secret"
@@ -156,6 +166,8 @@ else
     else
         backup_key=${BACKUP_GCS_KEY_FILE:?set BACKUP_GCS_KEY_FILE to the backup service account key (JSON file)}
         [ -s "$backup_key" ] || die "BACKUP_GCS_KEY_FILE ($backup_key) is missing or empty"
+        dns01_key=${DNS01_GCP_KEY_FILE:?set DNS01_GCP_KEY_FILE to the key of the service account cert-manager answers DNS-01 challenges with (JSON file)}
+        [ -s "$dns01_key" ] || die "DNS01_GCP_KEY_FILE ($dns01_key) is missing or empty"
     fi
 fi
 
@@ -193,6 +205,8 @@ if [ "$ENVIRONMENT" = dev ]; then
         --from-file=port="$secrets/port" --from-file=uri="$secrets/uri"
 else
     secret conduit-backup-gcs --from-file=credentials.json="$backup_key"
+    # cert-manager's Issuer (k8s/components/tls) reads it in this namespace.
+    secret conduit-dns01-gcp --from-file=key.json="$dns01_key"
 fi
 # Image pull credentials for the registry host of IMAGE_REPO (the app's
 # ServiceAccount lists this Secret; without it, pulls are anonymous).
@@ -226,7 +240,7 @@ mkdir "$work/k8s/deploy"
     echo "images:"
     echo "  - name: registry.gitlab.com/example/conduit"
     echo "    newName: $IMAGE_REPO"
-    echo "    newTag: \"$tag\""
+    echo "    digest: \"$digest\""
     echo "patches:"
     echo "  - target: {kind: HTTPRoute, name: conduit}"
     echo "    patch: |-"
@@ -255,15 +269,55 @@ mkdir "$work/k8s/deploy"
         echo "      - op: replace"
         echo "        path: /spec/configuration/destinationPath"
         echo "        value: gs://$bucket/conduit-prod"
+        # HTTPS (k8s/components/tls): the host name, the static address and
+        # the ACME account; placeholders in a dry run.
+        hostname=${PUBLIC_HOSTNAME:-} address=${PUBLIC_ADDRESS:-} email=${ACME_EMAIL:-}
+        dns_project=${DNS01_PROJECT:-${GCP_PROJECT:-}}
+        if [ "$DRY_RUN" = 1 ]; then
+            hostname=${hostname:-conduit.example.com} address=${address:-192.0.2.10}
+            email=${email:-ops@example.com} dns_project=${dns_project:-example-project}
+        fi
+        printf '%s\n' "$hostname" | grep -Eq '^[a-z0-9]([a-z0-9.-]*[a-z0-9])?\.[a-z]{2,}$' \
+            || die "set PUBLIC_HOSTNAME to the public host name, got '$hostname'"
+        printf '%s\n' "$address" | grep -Eq '^[0-9]{1,3}(\.[0-9]{1,3}){3}$' \
+            || die "set PUBLIC_ADDRESS to the Gateway's static IPv4 address, got '$address'"
+        case $email in *@*.*) ;; *) die "set ACME_EMAIL to a contact address, got '$email'" ;; esac
+        [ -n "$dns_project" ] || die "set DNS01_PROJECT (or GCP_PROJECT): the project of the DNS zone"
+        for listener in 0 1; do
+            echo "  - target: {kind: Gateway, name: conduit}"
+            echo "    patch: |-"
+            echo "      - op: replace"
+            echo "        path: /spec/listeners/$listener/hostname"
+            echo "        value: $hostname"
+        done
+        echo "  - target: {kind: Gateway, name: conduit}"
+        echo "    patch: |-"
+        echo "      - op: replace"
+        echo "        path: /spec/addresses/0/value"
+        echo "        value: \"$address\""
+        echo "  - target: {kind: Certificate, name: conduit-tls}"
+        echo "    patch: |-"
+        echo "      - op: replace"
+        echo "        path: /spec/dnsNames/0"
+        echo "        value: $hostname"
+        echo "  - target: {kind: Issuer, name: letsencrypt}"
+        echo "    patch: |-"
+        echo "      - op: replace"
+        echo "        path: /spec/acme/email"
+        echo "        value: $email"
+        echo "      - op: replace"
+        echo "        path: /spec/acme/solvers/0/dns01/cloudDNS/project"
+        echo "        value: $dns_project"
     fi
 } >"$work/k8s/deploy/kustomization.yaml"
 manifests=$work/manifests.yaml
-say "rendering k8s/overlays/$ENVIRONMENT with image $IMAGE_REPO:$tag, public prefix $PUBLIC_PATH_PREFIX"
+say "rendering k8s/overlays/$ENVIRONMENT with image $IMAGE_REPO@$digest, public prefix $PUBLIC_PATH_PREFIX"
 show kubectl kustomize "$work/k8s/deploy"
 kubectl kustomize "$work/k8s/deploy" >"$manifests"
 if grep -nE 'image: (.*:unpinned|[^:]*|.*:latest)$' "$manifests" >&2; then
     die "an image is not pinned (lines above)"
 fi
+grep -qF "image: $IMAGE_REPO@$digest" "$manifests" || die "the render does not pin $IMAGE_REPO@$digest"
 # The Namespace goes first, so that the Secrets have somewhere to live.
 awk '
     function flush() { if (ns) printf "%s---\n", doc; doc = ""; ns = 0 }
@@ -279,9 +333,36 @@ if [ "$DRY_RUN" = 1 ]; then
 fi
 
 # --- Apply and watch --------------------------------------------------------
+if [ -n "${K8S_CLUSTER_NAME:-}" ] && [ -n "${KOPS_STATE_STORE:-}" ]; then
+    run kops export kubeconfig --state "$KOPS_STATE_STORE" --name "$K8S_CLUSTER_NAME" --admin=1h
+elif [ "$DRY_RUN" != 1 ]; then
+    say "no K8S_CLUSTER_NAME/KOPS_STATE_STORE: using the current kubectl context"
+fi
 apply "$work/namespace.yaml" "the Namespace $NAMESPACE"
 apply "$rendered_secrets" "the Secrets"
-apply "$manifests" "the manifests"
+# The manifests as an ApplySet whose parent is the Secret conduit-applyset in
+# the namespace: what an earlier deploy applied and this render no longer
+# holds is deleted (the Secrets above are applied apart and never pruned).
+say "applying the manifests (ApplySet conduit-applyset: objects removed from them are pruned)"
+show env KUBECTL_APPLYSET=true kubectl -n "$NAMESPACE" apply --server-side --field-manager=conduit-deploy \
+    --force-conflicts --prune --applyset=conduit-applyset -f -
+if [ "$DRY_RUN" != 1 ]; then
+    KUBECTL_APPLYSET=true kubectl -n "$NAMESPACE" apply --server-side --field-manager=conduit-deploy \
+        --force-conflicts --prune --applyset=conduit-applyset -f - <"$manifests"
+fi
+
+# rollback WHY: undoes the app's rollout and fails the job.
+rollback() {
+    say "$1: rolling back to the previous version"
+    run kubectl -n "$NAMESPACE" get pods -l app.kubernetes.io/name=conduit -o wide || true
+    if run kubectl -n "$NAMESPACE" rollout undo deployment/conduit; then
+        run kubectl -n "$NAMESPACE" rollout status deployment/conduit --timeout="$ROLLOUT_TIMEOUT" ||
+            say "the previous version did not become ready either"
+    else
+        say "nothing to roll back to (first deploy?)"
+    fi
+    exit 1
+}
 
 failed=0
 if [ "$ENVIRONMENT" = dev ]; then
@@ -291,24 +372,33 @@ else
         --timeout="$DATABASE_TIMEOUT" || failed=1
 fi
 [ "$failed" = 0 ] || say "the database is not ready; checking the app anyway"
-if ! run kubectl -n "$NAMESPACE" rollout status deployment/conduit --timeout="$ROLLOUT_TIMEOUT"; then
-    say "rollout failed: rolling back to the previous version"
-    run kubectl -n "$NAMESPACE" get pods -l app.kubernetes.io/name=conduit -o wide || true
-    if run kubectl -n "$NAMESPACE" rollout undo deployment/conduit; then
-        run kubectl -n "$NAMESPACE" rollout status deployment/conduit --timeout="$ROLLOUT_TIMEOUT" ||
-            say "the previous version did not become ready either"
-    else
-        say "nothing to roll back to (first deploy?)"
-    fi
-    exit 1
+run kubectl -n "$NAMESPACE" rollout status deployment/conduit --timeout="$ROLLOUT_TIMEOUT" ||
+    rollback "rollout failed"
+[ "$failed" = 0 ] || rollback "the database is not ready"
+if [ "$ENVIRONMENT" = prod ]; then
+    # The first certificate takes a DNS-01 round (a minute or two); later
+    # deploys find it Ready at once.
+    run kubectl -n "$NAMESPACE" wait --for=condition=Ready=True certificate/conduit-tls \
+        --timeout="$GATEWAY_TIMEOUT" || rollback "the HTTPS certificate is not Ready"
 fi
+# The entry point: the Gateway must be accepted and programmed by Cilium and
+# have an address before the smoke test can mean anything.
+run kubectl -n "$NAMESPACE" wait --for=condition=Programmed=True gateway/conduit --timeout="$GATEWAY_TIMEOUT" ||
+    rollback "the Gateway is not Programmed"
+run kubectl -n "$NAMESPACE" wait --for=jsonpath='{.status.addresses[0].value}' gateway/conduit \
+    --timeout="$GATEWAY_TIMEOUT" || rollback "the Gateway has no address"
 if [ "$DRY_RUN" = 1 ]; then
-    # Show the rollback path too, as it would run after a failed rollout.
-    say "on a failed rollout this runs:"
+    show sh .ci/smoke_test.sh "<APP_URL>$PUBLIC_PATH_PREFIX"
+    say "on a failed rollout, Gateway or smoke test this runs:"
     show kubectl -n "$NAMESPACE" rollout undo deployment/conduit
     say "dry run: nothing was changed"
     exit 0
 fi
-[ "$failed" = 0 ] || exit 1
-address=$(kubectl -n "$NAMESPACE" get gateway conduit -o jsonpath='{.status.addresses[0].value}' 2>/dev/null || true)
-say "deployed $IMAGE_REPO:$tag; API at http://${address:-<gateway address pending>}$PUBLIC_PATH_PREFIX"
+address=$(kubectl -n "$NAMESPACE" get gateway conduit -o jsonpath='{.status.addresses[0].value}')
+say "Gateway address: $address"
+if [ "$ENVIRONMENT" = prod ] && [ "$address" != "$PUBLIC_ADDRESS" ]; then
+    say "warning: the Gateway's address $address is not PUBLIC_ADDRESS $PUBLIC_ADDRESS: point $PUBLIC_HOSTNAME at $address (docs/operations.md, HTTPS)"
+fi
+show sh .ci/smoke_test.sh "${APP_URL%/}$PUBLIC_PATH_PREFIX"
+sh .ci/smoke_test.sh "${APP_URL%/}$PUBLIC_PATH_PREFIX" || rollback "the smoke test failed"
+say "deployed $IMAGE_REPO@$digest; API at ${APP_URL%/}$PUBLIC_PATH_PREFIX"

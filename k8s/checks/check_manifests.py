@@ -55,7 +55,10 @@ PG_RESERVED = 10                     # superuser slots + operator/exporter conne
 CORE_GROUPS = {"", "apps", "batch", "policy", "autoscaling", "networking.k8s.io",
                "rbac.authorization.k8s.io", "storage.k8s.io", "scheduling.k8s.io",
                "coordination.k8s.io", "discovery.k8s.io"}
-OWN_RULES = {("cilium.io/v2", "CiliumNetworkPolicy")}
+OWN_RULES = {("cilium.io/v2", "CiliumNetworkPolicy"),
+             # No schema set holds cert-manager's kinds: check_tls() checks
+             # the fields these manifests rely on.
+             ("cert-manager.io/v1", "Issuer"), ("cert-manager.io/v1", "Certificate")}
 # API versions that no supported Kubernetes serves any more (or, for the
 # Gateway API, that are superseded by v1 for the kinds used here).
 REMOVED = {
@@ -342,6 +345,8 @@ def check_wiring(docs, by_kind, dep, env_cm, kops_pod_cidrs, k8s_minor):
                     lst["name"] for lst in gw["spec"]["listeners"]}:
                 fail(f"listener {ref['sectionName']} does not exist on Gateway {ref['name']}")
         for rule in route["spec"]["rules"]:
+            if is_https_redirect(rule):
+                continue
             rewrites = [f["urlRewrite"]["path"] for f in rule.get("filters", []) if f["type"] == "URLRewrite"]
             if rewrites != [{"type": "ReplacePrefixMatch", "replacePrefixMatch": "/api"}]:
                 fail("each rule must rewrite its prefix to /api (ReplacePrefixMatch)")
@@ -445,6 +450,67 @@ def check_wiring(docs, by_kind, dep, env_cm, kops_pod_cidrs, k8s_minor):
     return used
 
 
+def is_https_redirect(rule):
+    filters = rule.get("filters", [])
+    return (not rule.get("backendRefs") and len(filters) == 1
+            and filters[0]["type"] == "RequestRedirect"
+            and filters[0]["requestRedirect"].get("scheme") == "https")
+
+
+def check_tls(by_kind):
+    """Production is HTTPS only: an HTTPS listener with a cert-manager
+    certificate for its host name, a static address, and nothing but a
+    redirect on plain HTTP."""
+    namespaces = {d["metadata"]["name"] for d in by_kind.get("Namespace", [])}
+    certificates = {d["metadata"]["name"]: d for d in by_kind.get("Certificate", [])}
+    issuers = {d["metadata"]["name"]: d for d in by_kind.get("Issuer", [])}
+    routes = by_kind.get("HTTPRoute", [])
+    for gw in by_kind.get("Gateway", []):
+        current["obj"] = name_of(gw)
+        https = [lst for lst in gw["spec"]["listeners"] if lst["protocol"] == "HTTPS"]
+        if not https:
+            if "conduit-prod" in namespaces:
+                fail("prod must serve HTTPS: include k8s/components/tls")
+            continue
+        if not any(a.get("type") == "IPAddress" for a in gw["spec"].get("addresses", [])):
+            fail("an HTTPS Gateway needs a static address (spec.addresses, IPAddress)")
+        for listener in https:
+            host = listener.get("hostname")
+            if not host:
+                fail(f"listener {listener['name']}: no hostname")
+            for ref in listener["tls"]["certificateRefs"]:
+                cert = next((c for c in certificates.values() if c["spec"]["secretName"] == ref["name"]), None)
+                if cert is None:
+                    fail(f"listener {listener['name']}: no cert-manager Certificate writes Secret {ref['name']}")
+                    continue
+                current["obj"] = name_of(cert)
+                if host not in cert["spec"].get("dnsNames", []):
+                    fail(f"does not cover the listener's host name {host}")
+                issuer = issuers.get(cert["spec"]["issuerRef"]["name"])
+                if cert["spec"]["issuerRef"].get("kind") != "Issuer" or issuer is None:
+                    fail("its issuerRef must name an Issuer of the render")
+                    continue
+                current["obj"] = name_of(issuer)
+                acme = issuer["spec"].get("acme") or {}
+                for key in ("server", "email", "privateKeySecretRef", "solvers"):
+                    if not acme.get(key):
+                        fail(f"acme.{key} is missing")
+                for solver in acme.get("solvers", []):
+                    cloud_dns = (solver.get("dns01") or {}).get("cloudDNS") or {}
+                    ref = cloud_dns.get("serviceAccountSecretRef") or {}
+                    if not cloud_dns.get("project") or not ref.get("name") or not ref.get("key"):
+                        fail("each solver must be dns01.cloudDNS with a project and a key Secret")
+                current["obj"] = name_of(gw)
+        plain = {lst["name"] for lst in gw["spec"]["listeners"] if lst["protocol"] == "HTTP"}
+        for route in routes:
+            attached = {ref.get("sectionName") for ref in route["spec"]["parentRefs"]
+                        if ref["name"] == gw["metadata"]["name"]}
+            if None in attached or attached & plain:
+                current["obj"] = name_of(route)
+                if not all(is_https_redirect(rule) for rule in route["spec"]["rules"]):
+                    fail("serves plain HTTP next to HTTPS: on port 80 only a redirect to https may answer")
+
+
 def check_connection_budget(by_kind, env_cm, dep):
     """(maxReplicas + surge) x pool + one migration connection per pod < max_connections."""
     current["obj"] = "HorizontalPodAutoscaler/conduit"
@@ -505,6 +571,7 @@ def main():
         dep = check_app(docs, by_kind, env_cm)
         used = check_wiring(docs, by_kind, dep, env_cm, pod_cidrs, args.k8s_minor)
         budget = check_connection_budget(by_kind, env_cm, dep)
+        check_tls(by_kind)
         kinds = sorted({d["kind"] for d in docs})
         print(f"checked {path}: {len(docs)} objects ({', '.join(kinds)}); "
               f"{len(used or [])} metric names; connection budget {budget}")
