@@ -2,7 +2,9 @@
 # Creates or updates the kops cluster of one environment on Google Cloud, waits
 # until it is healthy, and installs the cluster add-ons the Conduit manifests
 # rely on (Gateway API CRDs, CloudNativePG and its Barman Cloud plugin,
-# kube-prometheus-stack; metrics-server and cert-manager come with kops).
+# kube-prometheus-stack with its Alertmanager configuration; metrics-server
+# and cert-manager come with kops). Also stores the etcd encryption key once,
+# and in prod reserves the Gateway's static address.
 #
 # usage: .ci/kops_cluster.sh dev|prod
 #
@@ -11,6 +13,13 @@
 #                      (no DNS zone is needed; gossip `.k8s.local` names are gone in kops 1.37)
 #   KOPS_STATE_STORE   GCS bucket holding the kops state, gs://BUCKET (created if missing)
 #   GCP_PROJECT        Google Cloud project id
+#   ADMIN_CIDR         who may reach the Kubernetes API: one or more ranges,
+#                      comma-separated (the operators' and the CI runners'
+#                      egress). 0.0.0.0/0 is refused unless
+#                      ADMIN_CIDR_ALLOW_ANY=true
+#   ALERT_WEBHOOK_URL  where Alertmanager posts alerts (a masked variable; a
+#                      webhook of Slack, Google Chat, PagerDuty, ...). Not
+#                      needed with DRY_RUN=1
 #
 # Optional environment (default in brackets; dev | prod where they differ):
 #   GCP_REGION                  region [us-central1]
@@ -23,7 +32,9 @@
 #   NODE_COUNT                  dev: fixed number of nodes [2]
 #   NODE_MIN_PER_ZONE           prod: autoscaler lower bound per zone [1]
 #   NODE_MAX_PER_ZONE           prod: autoscaler upper bound per zone [3]
-#   ADMIN_CIDR                  who may reach the Kubernetes API [0.0.0.0/0]
+#   ADMIN_CIDR_ALLOW_ANY        true: accept 0.0.0.0/0 as ADMIN_CIDR [false]
+#   PUBLIC_ADDRESS_NAME         prod: name of the reserved regional address of
+#                               the Gateway [conduit-prod-gateway]
 #   SSH_CIDR                    who may SSH to machines [127.0.0.1/32, i.e. nobody]
 #   SUBNET_CIDR                 machine subnet [10.0.16.0/20]
 #   POD_CIDR                    pod addresses [100.96.0.0/11]; must match
@@ -34,7 +45,9 @@
 #                               if missing [${GCP_PROJECT}-conduit-backups]
 #   KOPS_VALIDATE_TIMEOUT       how long to wait for a healthy cluster [20m | 30m]
 #   ADDON_TIMEOUT               how long to wait for each add-on [10m]
-#   GATEWAY_API_VERSION         [v1.6.2]
+#   GATEWAY_API_VERSION         [v1.3.0]: the release Cilium 1.18 (kops 1.36's)
+#                               is conformant with; its experimental channel,
+#                               as Cilium needs TLSRoute (docs/operations.md)
 #   CNPG_VERSION                CloudNativePG operator [1.30.1]
 #   BARMAN_CLOUD_PLUGIN_VERSION [0.16.0]
 #   KUBE_PROMETHEUS_STACK_VERSION  helm chart version [88.6.0]
@@ -102,7 +115,7 @@ GCP_ZONE_2=${GCP_ZONE_2:-$GCP_REGION-b}
 GCP_ZONE_3=${GCP_ZONE_3:-$GCP_REGION-c}
 K8S_VERSION=${K8S_VERSION:-1.36.4}
 NODE_IMAGE=${NODE_IMAGE:-ubuntu-os-cloud/ubuntu-2404-noble-amd64-v20260918}
-ADMIN_CIDR=${ADMIN_CIDR:-0.0.0.0/0}
+ADMIN_CIDR=${ADMIN_CIDR:-}
 SSH_CIDR=${SSH_CIDR:-127.0.0.1/32}
 SUBNET_CIDR=${SUBNET_CIDR:-10.0.16.0/20}
 POD_CIDR=${POD_CIDR:-100.96.0.0/11}
@@ -112,7 +125,8 @@ NODE_MIN_PER_ZONE=${NODE_MIN_PER_ZONE:-1}
 NODE_MAX_PER_ZONE=${NODE_MAX_PER_ZONE:-3}
 BACKUP_BUCKET=${BACKUP_BUCKET:-$GCP_PROJECT-conduit-backups}
 ADDON_TIMEOUT=${ADDON_TIMEOUT:-10m}
-GATEWAY_API_VERSION=${GATEWAY_API_VERSION:-v1.6.2}
+GATEWAY_API_VERSION=${GATEWAY_API_VERSION:-v1.3.0}
+PUBLIC_ADDRESS_NAME=${PUBLIC_ADDRESS_NAME:-conduit-prod-gateway}
 CNPG_VERSION=${CNPG_VERSION:-1.30.1}
 BARMAN_CLOUD_PLUGIN_VERSION=${BARMAN_CLOUD_PLUGIN_VERSION:-0.16.0}
 KUBE_PROMETHEUS_STACK_VERSION=${KUBE_PROMETHEUS_STACK_VERSION:-88.6.0}
@@ -125,6 +139,17 @@ else
     NODE_MACHINE_TYPE=${NODE_MACHINE_TYPE:-e2-standard-4}
     KOPS_VALIDATE_TIMEOUT=${KOPS_VALIDATE_TIMEOUT:-30m}
 fi
+# The Kubernetes API is reachable from ADMIN_CIDR only.
+[ -n "$ADMIN_CIDR" ] || die "set ADMIN_CIDR to the ranges that may reach the Kubernetes API (operators and CI runners), e.g. 203.0.113.0/24,198.51.100.7/32"
+for cidr in $(printf '%s' "$ADMIN_CIDR" | tr -d ' ' | tr ',' ' '); do
+    printf '%s\n' "$cidr" | grep -Eq '^[0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}$' \
+        || die "ADMIN_CIDR: '$cidr' is not an IPv4 range like 203.0.113.0/24"
+    case $cidr in
+        0.0.0.0/0) [ "${ADMIN_CIDR_ALLOW_ANY:-false}" = true ] \
+            || die "ADMIN_CIDR 0.0.0.0/0 opens the Kubernetes API to everyone: name your ranges (or set ADMIN_CIDR_ALLOW_ANY=true)" ;;
+    esac
+done
+ADMIN_CIDR=$(printf '%s' "$ADMIN_CIDR" | tr -d ' ' | sed 's/,/, /g')
 export K8S_CLUSTER_NAME KOPS_STATE_STORE GCP_PROJECT GCP_REGION GCP_ZONE_1 GCP_ZONE_2 \
     GCP_ZONE_3 K8S_VERSION NODE_IMAGE ADMIN_CIDR SSH_CIDR SUBNET_CIDR POD_CIDR \
     ETCD_BACKUP_RETENTION_DAYS NODE_COUNT NODE_MIN_PER_ZONE NODE_MAX_PER_ZONE \
@@ -166,6 +191,14 @@ if [ "$DRY_RUN" = 1 ] || ! gcloud storage buckets describe "$bucket" --project "
     run gcloud storage buckets update "$bucket" --versioning
 fi
 if [ "$ENVIRONMENT" = prod ]; then
+    # The Gateway's static address: reserved once, then PUBLIC_ADDRESS and
+    # the DNS record of PUBLIC_HOSTNAME point at it (docs/operations.md).
+    if [ "$DRY_RUN" = 1 ] || ! gcloud compute addresses describe "$PUBLIC_ADDRESS_NAME" --region "$GCP_REGION" --project "$GCP_PROJECT" >/dev/null 2>&1; then
+        run gcloud compute addresses create "$PUBLIC_ADDRESS_NAME" --region "$GCP_REGION" --project "$GCP_PROJECT"
+    fi
+    if [ "$DRY_RUN" != 1 ]; then
+        say "static address $PUBLIC_ADDRESS_NAME: $(gcloud compute addresses describe "$PUBLIC_ADDRESS_NAME" --region "$GCP_REGION" --project "$GCP_PROJECT" --format 'value(address)') (set PUBLIC_ADDRESS to it)"
+    fi
     # PostgreSQL base backups and WAL (see k8s/overlays/prod/backup.yaml).
     if [ "$DRY_RUN" = 1 ] || ! gcloud storage buckets describe "gs://$BACKUP_BUCKET" --project "$GCP_PROJECT" >/dev/null 2>&1; then
         run gcloud storage buckets create "gs://$BACKUP_BUCKET" --project "$GCP_PROJECT" \
@@ -179,6 +212,23 @@ say "applying the cluster spec and creating or updating the cloud resources"
 show kops replace --state "$KOPS_STATE_STORE" --force -f -
 if [ "$DRY_RUN" != 1 ]; then
     kops replace --state "$KOPS_STATE_STORE" --force -f - <"$spec"
+fi
+# etcd encryption of Secrets (encryptionConfig: true in the spec): kops
+# refuses to apply without the key, and it must never change once Secrets
+# are written with it, so it is created only when the state has none. The
+# key goes from /dev/urandom to a private file, never to the log.
+if [ "$DRY_RUN" = 1 ] || ! kops get secrets --state "$KOPS_STATE_STORE" --name "$K8S_CLUSTER_NAME" --type encryptionconfig >/dev/null 2>&1; then
+    (
+        umask 077
+        key=$(head -c 32 /dev/urandom | base64)
+        printf '%s\n' "apiVersion: apiserver.config.k8s.io/v1" "kind: EncryptionConfiguration" \
+            "resources:" "  - resources: [secrets]" "    providers:" "      - aescbc:" \
+            "          keys:" "            - name: key1" "              secret: $key" \
+            "      - identity: {}" >"$work/encryptionconfig.yaml"
+    )
+    run kops create secret encryptionconfig --state "$KOPS_STATE_STORE" --name "$K8S_CLUSTER_NAME" \
+        -f "$work/encryptionconfig.yaml"
+    rm -f "$work/encryptionconfig.yaml"
 fi
 if [ -n "${SSH_PUBLIC_KEY_FILE:-}" ]; then
     run kops create sshpublickey --state "$KOPS_STATE_STORE" --name "$K8S_CLUSTER_NAME" -i "$SSH_PUBLIC_KEY_FILE"
@@ -194,15 +244,16 @@ run kops validate cluster --state "$KOPS_STATE_STORE" --name "$K8S_CLUSTER_NAME"
 run kops rolling-update cluster --state "$KOPS_STATE_STORE" --name "$K8S_CLUSTER_NAME" --yes
 
 say "installing add-ons"
-# Gateway API CRDs (standard channel). Cilium's operator only sets up its
-# GatewayClass `cilium` if the CRDs existed when it started, so restart it the
-# first time.
+# Gateway API CRDs of the release Cilium supports, experimental channel
+# (Cilium 1.18 needs TLSRoute v1alpha2, which only that channel serves).
+# Cilium's operator only starts its Gateway controller if the CRDs existed
+# when it started, so restart it when the GatewayClass is not Accepted yet.
 run kubectl apply --server-side --force-conflicts \
-    -f "https://github.com/kubernetes-sigs/gateway-api/releases/download/$GATEWAY_API_VERSION/standard-install.yaml"
-if [ "$DRY_RUN" = 1 ] || ! kubectl get gatewayclass cilium >/dev/null 2>&1; then
+    -f "https://github.com/kubernetes-sigs/gateway-api/releases/download/$GATEWAY_API_VERSION/experimental-install.yaml"
+if [ "$DRY_RUN" = 1 ] || ! kubectl wait --for=condition=Accepted=True gatewayclass/cilium --timeout=10s >/dev/null 2>&1; then
     run kubectl -n kube-system rollout restart deployment/cilium-operator
     run kubectl -n kube-system rollout status deployment/cilium-operator --timeout="$ADDON_TIMEOUT"
-    run kubectl wait --for=create gatewayclass/cilium --timeout="$ADDON_TIMEOUT"
+    run kubectl wait --for=condition=Accepted=True gatewayclass/cilium --timeout="$ADDON_TIMEOUT"
 fi
 # cert-manager and metrics-server are kops add-ons (see the Cluster spec):
 # wait for them, the Barman Cloud plugin needs the first, the autoscaler the second.
@@ -218,6 +269,32 @@ run kubectl -n cnpg-system rollout status deployment/cnpg-controller-manager --t
 run kubectl apply \
     -f "https://github.com/cloudnative-pg/plugin-barman-cloud/releases/download/v$BARMAN_CLOUD_PLUGIN_VERSION/manifest.yaml"
 run kubectl -n cnpg-system rollout status deployment/barman-cloud --timeout="$ADDON_TIMEOUT"
+# Alertmanager's configuration, as a Secret (the chart's values point at
+# it): every alert but the Watchdog heartbeat goes to ALERT_WEBHOOK_URL,
+# grouped per alert and namespace, resolved ones too. The URL goes through a
+# private file into the Secret (url_file), never to the log.
+alert_url=${ALERT_WEBHOOK_URL:-}
+if [ "$DRY_RUN" = 1 ]; then
+    alert_url=https://hooks.example.com/dry-run-placeholder
+fi
+case $alert_url in
+    https://?*) ;;
+    *) die "set ALERT_WEBHOOK_URL to the https:// address Alertmanager posts alerts to" ;;
+esac
+cp k8s/addons/alertmanager.yaml "$work/alertmanager.yaml"
+(umask 077 && printf '%s' "$alert_url" >"$work/webhook-url")
+kubectl -n monitoring create secret generic alertmanager-conduit \
+    --from-file=alertmanager.yaml="$work/alertmanager.yaml" --from-file=webhook-url="$work/webhook-url" \
+    --dry-run=client -o yaml >"$work/alertmanager-secret.yaml"
+rm -f "$work/webhook-url"
+show kubectl create namespace monitoring --dry-run=client -o yaml '| kubectl apply --server-side -f -'
+if [ "$DRY_RUN" != 1 ]; then
+    kubectl create namespace monitoring --dry-run=client -o yaml | kubectl apply --server-side -f -
+fi
+show kubectl apply --server-side --force-conflicts -f - '(Secret monitoring/alertmanager-conduit)'
+if [ "$DRY_RUN" != 1 ]; then
+    kubectl apply --server-side --force-conflicts -f "$work/alertmanager-secret.yaml"
+fi
 # Prometheus, Alertmanager, Grafana and kube-state-metrics. The release name
 # is what the ServiceMonitor/PrometheusRule label `release:` refers to.
 run helm upgrade --install kube-prometheus-stack \
