@@ -74,18 +74,21 @@ else
     echo "no $SCHEMAS: custom resources are not schema-checked in this run"
 fi
 
-step "render: kubectl kustomize k8s/overlays/{dev,prod}, prod + components/tls, dev + components/ingress"
+step "render: kubectl kustomize k8s/overlays/{dev,prod}, dev + components/tls, dev + components/ingress"
 for env in dev prod; do
     kubectl kustomize "k8s/overlays/$env" >"$work/$env.yaml"
     echo "k8s/overlays/$env: $(grep -c '^kind:' "$work/$env.yaml") objects"
 done
 cp -R k8s "$work/k8s"
 mkdir "$work/k8s/tls-check"
-printf '%s\n' "resources: [../overlays/prod]" "components: [../components/tls]" \
+printf '%s\n' "resources: [../overlays/dev]" "components: [../components/tls]" \
     >"$work/k8s/tls-check/kustomization.yaml"
-kubectl kustomize "$work/k8s/tls-check" >"$work/prod-tls.yaml"
-expect "$work/prod-tls.yaml" "sectionName: https" "TLS component"
-expect "$work/prod-tls.yaml" "name: conduit-tls" "TLS component"
+kubectl kustomize "$work/k8s/tls-check" >"$work/dev-tls.yaml"
+for file in "$work/dev-tls.yaml" "$work/prod.yaml"; do
+    expect "$file" "sectionName: https" "TLS component"
+    expect "$file" "secretName: conduit-tls" "TLS component: cert-manager Certificate"
+    expect "$file" "scheme: https" "TLS component: redirect from HTTP"
+done
 mkdir "$work/k8s/ingress-check"
 printf '%s\n' "resources: [../overlays/dev]" "components: [../components/ingress]" \
     >"$work/k8s/ingress-check/kustomization.yaml"
@@ -98,14 +101,24 @@ fi
 step "dry runs: .ci/kops_cluster.sh dev|prod"
 for env in dev prod; do
     K8S_CLUSTER_NAME=conduit-$env.example.com KOPS_STATE_STORE=gs://example-kops-state \
-        GCP_PROJECT=example-project DRY_RUN=1 sh .ci/kops_cluster.sh "$env" \
+        GCP_PROJECT=example-project ADMIN_CIDR=203.0.113.0/24,198.51.100.7/32 DRY_RUN=1 sh .ci/kops_cluster.sh "$env" \
         >"$work/kops-$env.yaml" 2>"$work/kops-$env.log" ||
         { cat "$work/kops-$env.log" >&2; die "kops_cluster.sh $env dry run"; }
     log=$work/kops-$env.log
     expect "$log" "+ kops replace --state gs://example-kops-state --force -f -" "kops $env"
     expect "$log" "+ kops update cluster --state gs://example-kops-state --name conduit-$env.example.com --yes" "kops $env"
     expect "$log" "+ kops validate cluster --state gs://example-kops-state --name conduit-$env.example.com --wait" "kops $env"
-    expect "$log" "gateway-api/releases/download/v1.6." "kops $env: Gateway API CRDs v1.6"
+    # kops 1.36 runs Cilium 1.18, conformant with Gateway API v1.3.0 and
+    # needing TLSRoute v1alpha2: the experimental channel of that release.
+    expect "$log" "gateway-api/releases/download/v1.3.0/experimental-install.yaml" "kops $env: Gateway API CRDs v1.3.0 experimental"
+    expect "$log" "wait --for=condition=Accepted=True gatewayclass/cilium" "kops $env: GatewayClass accepted"
+    expect "$log" "+ kops create secret encryptionconfig" "kops $env: etcd encryption key"
+    expect "$log" "alertmanager-conduit" "kops $env: Alertmanager configuration Secret"
+    expect "$work/kops-$env.yaml" "encryptionConfig: true" "kops $env: etcd encryption of Secrets"
+    expect "$work/kops-$env.yaml" "kubernetesApiAccess: [203.0.113.0/24, 198.51.100.7/32]" "kops $env: ADMIN_CIDR"
+    if grep -n 'hooks.example.com\|dry-run-placeholder' "$log" >&2; then
+        die "kops $env: the webhook URL reached the log"
+    fi
     expect "$log" "releases/cnpg-" "kops $env: CloudNativePG operator"
     expect "$log" "plugin-barman-cloud/releases/download/" "kops $env: Barman Cloud plugin"
     expect "$log" "+ helm upgrade --install kube-prometheus-stack" "kops $env: kube-prometheus-stack"
@@ -122,6 +135,31 @@ expect "$work/kops-prod.log" "conduit-backups" "kops prod: backup bucket"
 if K8S_CLUSTER_NAME=x.example.com DRY_RUN=1 sh .ci/kops_cluster.sh dev >/dev/null 2>&1; then
     die "kops_cluster.sh must fail without KOPS_STATE_STORE and GCP_PROJECT"
 fi
+# The Kubernetes API is never open to the world by default.
+kops_admin() {
+    env -u ADMIN_CIDR_ALLOW_ANY K8S_CLUSTER_NAME=x.example.com KOPS_STATE_STORE=gs://x GCP_PROJECT=x \
+        DRY_RUN=1 "$@" sh .ci/kops_cluster.sh dev >"$work/admin.out" 2>&1
+}
+kops_admin env -u ADMIN_CIDR && die "kops_cluster.sh must refuse to run without ADMIN_CIDR"
+kops_admin ADMIN_CIDR=0.0.0.0/0 && die "kops_cluster.sh must refuse ADMIN_CIDR 0.0.0.0/0"
+kops_admin ADMIN_CIDR=10.0.0.0/8,0.0.0.0/0 && die "kops_cluster.sh must refuse 0.0.0.0/0 among other ranges"
+kops_admin ADMIN_CIDR=0.0.0.0/0 ADMIN_CIDR_ALLOW_ANY=true || die "ADMIN_CIDR_ALLOW_ANY=true must allow 0.0.0.0/0"
+echo "ADMIN_CIDR: required, 0.0.0.0/0 refused unless ADMIN_CIDR_ALLOW_ANY=true"
+# kube-proxy is off in the kops specs: the monitoring must not expect it, and
+# Alertmanager must take its receivers from the Secret.
+python3 - k8s/addons/kube-prometheus-stack.yaml <<'EOF' || die "kube-prometheus-stack values"
+import sys, yaml
+v = yaml.safe_load(open(sys.argv[1]))
+assert v["kubeProxy"]["enabled"] is False, "kubeProxy.enabled must be false (kube-proxy is disabled in the kops specs)"
+assert v["defaultRules"]["rules"]["kubeProxy"] is False, "defaultRules.rules.kubeProxy must be false"
+spec = v["alertmanager"]["alertmanagerSpec"]
+assert spec["useExistingSecret"] is True and spec["configSecret"] == "alertmanager-conduit", spec
+assert "alertmanager-conduit" in spec["secrets"], "the Secret must be mounted for url_file"
+print("kube-prometheus-stack: no kube-proxy scrape or rules; Alertmanager configured from Secret alertmanager-conduit")
+EOF
+if ! grep -A1 'kubeProxy:' "$work/kops-dev.yaml" | grep -q 'enabled: false'; then
+    die "the kops specs no longer disable kube-proxy: revisit the monitoring values"
+fi
 minor=$(sed -n 's/^  kubernetesVersion: v\{0,1\}\([0-9]*\.[0-9]*\)\..*/\1/p' "$work/kops-dev.yaml")
 [ -n "$minor" ] || die "no kubernetesVersion in the rendered kops spec"
 echo "Kubernetes minor of the clusters: $minor"
@@ -132,11 +170,18 @@ sha=$(git rev-parse --short HEAD)
 deploy() {
     target=$1 out=$2
     shift 2
-    env -u IMAGE_TAG -u CI_COMMIT_TAG -u CI_COMMIT_SHORT_SHA -u CI_REGISTRY_IMAGE -u IMAGE_REPO \
-        -u CONDUIT_SECRET -u POSTGRES_PASSWORD -u BACKUP_BUCKET -u GCP_PROJECT \
-        -u PUBLIC_PATH_PREFIX "$@" DRY_RUN=1 sh .ci/k8s_deploy.sh "$target" >"$out" 2>"$out.log" ||
+    env -u IMAGE_DIGEST -u CI_COMMIT_TAG -u CI_COMMIT_SHORT_SHA -u CI_REGISTRY_IMAGE -u IMAGE_REPO \
+        -u CONDUIT_SECRET -u POSTGRES_PASSWORD -u BACKUP_BUCKET -u GCP_PROJECT -u K8S_CLUSTER_NAME \
+        -u PUBLIC_PATH_PREFIX -u PUBLIC_HOSTNAME -u PUBLIC_ADDRESS IMAGE_DIGEST="$digest" "$@" \
+        DRY_RUN=1 sh .ci/k8s_deploy.sh "$target" >"$out" 2>"$out.log" ||
         { cat "$out.log" >&2; die "k8s_deploy.sh $target dry run"; }
     expect "$out.log" "+ kubectl apply --server-side --field-manager=conduit-deploy --force-conflicts -f -" "deploy $target"
+    # Pruning: the manifests go in as an ApplySet, so what left them is deleted.
+    expect "$out.log" "+ env KUBECTL_APPLYSET=true kubectl -n conduit-$target apply --server-side" "deploy $target: ApplySet"
+    expect "$out.log" "--prune --applyset=conduit-applyset -f -" "deploy $target: prune"
+    expect "$out.log" "wait --for=condition=Programmed=True gateway/conduit" "deploy $target: Gateway Programmed"
+    expect "$out.log" "wait '--for=jsonpath={.status.addresses[0].value}' gateway/conduit" "deploy $target: Gateway address"
+    expect "$out.log" "+ sh .ci/smoke_test.sh" "deploy $target: smoke test in the deploy"
     expect "$out.log" "+ kubectl -n conduit-$target rollout status deployment/conduit --timeout=" "deploy $target"
     expect "$out.log" "+ kubectl -n conduit-$target rollout undo deployment/conduit" "deploy $target"
     expect "$out" "name: conduit-secret" "deploy $target: JWT Secret"
@@ -145,33 +190,44 @@ deploy() {
         die "deploy $target renders an unpinned image (above)"
     fi
 }
+digest=sha256:$(printf '%s' "$sha" | sha256sum | cut -d' ' -f1)
 deploy dev "$work/deploy-dev.yaml"
-expect "$work/deploy-dev.yaml" "image: registry.gitlab.com/example/conduit:$sha" "deploy dev outside CI: the commit's short SHA"
+expect "$work/deploy-dev.yaml" "image: registry.gitlab.com/example/conduit@$digest" "deploy dev: pinned by digest"
 expect "$work/deploy-dev.yaml" "name: conduit-db-app" "deploy dev: database Secret"
 expect "$work/deploy-dev.yaml" "  uri: " "deploy dev: database Secret key uri"
 expect "$work/deploy-dev.yaml.log" "rollout status statefulset/conduit-db" "deploy dev"
-deploy dev "$work/deploy-dev-branch.yaml" CI_COMMIT_SHORT_SHA=abc1234 CI_REGISTRY_IMAGE=registry.example.com/team/conduit
-expect "$work/deploy-dev-branch.yaml" "image: registry.example.com/team/conduit:abc1234" "deploy dev on a branch"
-deploy prod "$work/deploy-prod.yaml" CI_COMMIT_TAG=v1.2.3 CI_COMMIT_SHORT_SHA=abc1234 BACKUP_BUCKET=example-backups
-expect "$work/deploy-prod.yaml" "image: registry.gitlab.com/example/conduit:v1.2.3" "deploy prod on a release tag"
+deploy dev "$work/deploy-dev-branch.yaml" CI_REGISTRY_IMAGE=registry.example.com:5000/team/conduit
+expect "$work/deploy-dev-branch.yaml" "image: registry.example.com:5000/team/conduit@$digest" "deploy dev: CI_REGISTRY_IMAGE"
+deploy prod "$work/deploy-prod.yaml" CI_COMMIT_TAG=v1.2.3 BACKUP_BUCKET=example-backups \
+    PUBLIC_HOSTNAME=conduit.example.org PUBLIC_ADDRESS=203.0.113.9
+expect "$work/deploy-prod.yaml" "image: registry.gitlab.com/example/conduit@$digest" "deploy prod: pinned by digest"
+expect "$work/deploy-prod.yaml" "hostname: conduit.example.org" "deploy prod: PUBLIC_HOSTNAME on the listeners"
+expect "$work/deploy-prod.yaml" "- conduit.example.org" "deploy prod: PUBLIC_HOSTNAME in the certificate"
+expect "$work/deploy-prod.yaml" "value: 203.0.113.9" "deploy prod: PUBLIC_ADDRESS on the Gateway"
+expect "$work/deploy-prod.yaml" "name: conduit-dns01-gcp" "deploy prod: DNS-01 key Secret"
+expect "$work/deploy-prod.yaml.log" "wait --for=condition=Ready=True certificate/conduit-tls" "deploy prod: certificate"
 expect "$work/deploy-prod.yaml" "destinationPath: gs://example-backups/conduit-prod" "deploy prod: backup bucket"
 expect "$work/deploy-prod.yaml" "name: conduit-backup-gcs" "deploy prod: backup credentials Secret"
 expect "$work/deploy-prod.yaml.log" "wait --for=condition=Ready cluster.postgresql.cnpg.io/conduit-db" "deploy prod"
-deploy prod "$work/deploy-prod-rc.yaml" CI_COMMIT_TAG=v1.2.3-rc1 CI_COMMIT_SHORT_SHA=abc1234
-expect "$work/deploy-prod-rc.yaml" "image: registry.gitlab.com/example/conduit:abc1234" "a -rc tag is not a release: short SHA"
 deploy dev "$work/deploy-prefix.yaml" PUBLIC_PATH_PREFIX=/flask
 expect "$work/deploy-prefix.yaml" "value: /flask" "PUBLIC_PATH_PREFIX"
-if env IMAGE_TAG=latest DRY_RUN=1 sh .ci/k8s_deploy.sh dev >/dev/null 2>&1; then
-    die "k8s_deploy.sh must refuse the tag latest"
+# Only digests are deployed.
+for bad in "" latest v1.2.3 sha256:abc "$digest:x"; do
+    if env IMAGE_DIGEST="$bad" DRY_RUN=1 sh .ci/k8s_deploy.sh dev >/dev/null 2>&1; then
+        die "k8s_deploy.sh must refuse IMAGE_DIGEST '$bad'"
+    fi
+done
+if env IMAGE_DIGEST="$digest" IMAGE_REPO=registry.example.com/conduit:v1 DRY_RUN=1 sh .ci/k8s_deploy.sh dev >/dev/null 2>&1; then
+    die "k8s_deploy.sh must refuse an IMAGE_REPO with a tag"
 fi
-if env -u DRY_RUN -u CONDUIT_SECRET IMAGE_TAG=abc1234 sh .ci/k8s_deploy.sh dev >/dev/null 2>&1; then
+if env -u DRY_RUN -u CONDUIT_SECRET IMAGE_DIGEST="$digest" sh .ci/k8s_deploy.sh dev >/dev/null 2>&1; then
     die "k8s_deploy.sh must fail without CONDUIT_SECRET outside a dry run"
 fi
 if sh .ci/k8s_deploy.sh staging >/dev/null 2>&1; then
     die "k8s_deploy.sh must reject an unknown environment"
 fi
 
-rendered="$work/dev.yaml $work/prod.yaml $work/prod-tls.yaml $work/dev-ingress.yaml"
+rendered="$work/dev.yaml $work/prod.yaml $work/dev-tls.yaml $work/dev-ingress.yaml"
 rendered="$rendered $work/deploy-dev.yaml $work/deploy-prod.yaml"
 kops_specs="$work/kops-dev.yaml $work/kops-prod.yaml"
 
@@ -235,7 +291,7 @@ python3 -m yamllint --strict -c k8s/.yamllint k8s
 echo "k8s/: $(find k8s -name '*.yaml' | wc -l) YAML files clean"
 
 step "shellcheck"
-"$SHELLCHECK" .ci/kops_cluster.sh .ci/k8s_deploy.sh .ci/check_k8s.sh .ci/rehearse_deploy.sh
-echo "4 scripts clean"
+"$SHELLCHECK" .ci/kops_cluster.sh .ci/k8s_deploy.sh .ci/check_k8s.sh .ci/rehearse_deploy.sh .ci/promote.sh .ci/install_tools.sh
+echo "6 scripts clean"
 
 echo "check_k8s: all checks passed in $(($(date +%s) - started))s"

@@ -148,8 +148,8 @@ if [ "$DRY_RUN" = 1 ]; then
     printf '%s\n' '{"type": "service_account", "comment": "dry-run placeholder"}' >"$backup_key"
     dns01_key=$backup_key
 else
-    : "${APP_URL:?set APP_URL, the environment's public address (the smoke test's target)}"
-    : "${SMOKE_PASSWORD:?set SMOKE_PASSWORD, the password of the environment's smoke user (masked)}"
+    : "${APP_URL:?set APP_URL, the public address of the environment, the target of the smoke test}"
+    : "${SMOKE_PASSWORD:?set SMOKE_PASSWORD, the password of the smoke user of this environment (masked)}"
     : "${CONDUIT_SECRET:?set CONDUIT_SECRET (at least 32 bytes, e.g. openssl rand -hex 32)}"
     [ "${#CONDUIT_SECRET}" -ge 32 ] || die "CONDUIT_SECRET must be at least 32 bytes"
     printf '%s' "$CONDUIT_SECRET" >"$secrets/secret"

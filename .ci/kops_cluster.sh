@@ -149,9 +149,10 @@ for cidr in $(printf '%s' "$ADMIN_CIDR" | tr -d ' ' | tr ',' ' '); do
             || die "ADMIN_CIDR 0.0.0.0/0 opens the Kubernetes API to everyone: name your ranges (or set ADMIN_CIDR_ALLOW_ANY=true)" ;;
     esac
 done
-ADMIN_CIDR=$(printf '%s' "$ADMIN_CIDR" | tr -d ' ' | sed 's/,/, /g')
+# A YAML flow sequence, so that the template stays valid YAML.
+ADMIN_CIDR_LIST="[$(printf '%s' "$ADMIN_CIDR" | tr -d ' ' | sed 's/,/, /g')]"
 export K8S_CLUSTER_NAME KOPS_STATE_STORE GCP_PROJECT GCP_REGION GCP_ZONE_1 GCP_ZONE_2 \
-    GCP_ZONE_3 K8S_VERSION NODE_IMAGE ADMIN_CIDR SSH_CIDR SUBNET_CIDR POD_CIDR \
+    GCP_ZONE_3 K8S_VERSION NODE_IMAGE ADMIN_CIDR_LIST SSH_CIDR SUBNET_CIDR POD_CIDR \
     ETCD_BACKUP_RETENTION_DAYS NODE_COUNT NODE_MIN_PER_ZONE NODE_MAX_PER_ZONE \
     CONTROL_PLANE_MACHINE_TYPE NODE_MACHINE_TYPE
 
@@ -170,7 +171,7 @@ spec=$work/kops-$ENVIRONMENT.yaml
 say "rendering k8s/kops/$ENVIRONMENT.yaml for cluster $K8S_CLUSTER_NAME"
 # shellcheck disable=SC2016 # the single-quoted list names the variables for envsubst
 envsubst '${K8S_CLUSTER_NAME} ${KOPS_STATE_STORE} ${GCP_PROJECT} ${GCP_REGION}
-${GCP_ZONE_1} ${GCP_ZONE_2} ${GCP_ZONE_3} ${K8S_VERSION} ${NODE_IMAGE} ${ADMIN_CIDR}
+${GCP_ZONE_1} ${GCP_ZONE_2} ${GCP_ZONE_3} ${K8S_VERSION} ${NODE_IMAGE} ${ADMIN_CIDR_LIST}
 ${SSH_CIDR} ${SUBNET_CIDR} ${POD_CIDR} ${ETCD_BACKUP_RETENTION_DAYS} ${NODE_COUNT}
 ${NODE_MIN_PER_ZONE} ${NODE_MAX_PER_ZONE} ${CONTROL_PLANE_MACHINE_TYPE}
 ${NODE_MACHINE_TYPE}' <"k8s/kops/$ENVIRONMENT.yaml" >"$spec"
