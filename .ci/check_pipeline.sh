@@ -14,6 +14,10 @@
 #                 jobs, the production gate, the reports, never `latest`
 #   5-8. dry runs each pipeline script with DRY_RUN=1 and fake variables, in
 #                 a snapshot of the work tree, asserting on what it prints
+#   promote       .ci/promote.sh for real against a local registry (Debian's
+#                 docker-registry) with skopeo: a release without a tested
+#                 image, or never run in dev, fails; otherwise the digest is
+#                 copied, not rebuilt
 #   9. smoke      .ci/smoke_test.sh for real against a local server
 #                 (CONDUIT_BIN, else the musl release binary, else
 #                 target/release/conduit), and that it fails when it should
@@ -40,11 +44,12 @@ jsyaml=$tools/node_modules/.bin/js-yaml
 work=$(mktemp -d "${TMPDIR:-/tmp}/check-pipeline.XXXXXX")
 snap=$work/snapshot
 server_pid=
+registry_pid=
 cleanup() {
-    if [ -n "$server_pid" ]; then
-        kill "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
+    for pid in $server_pid $registry_pid; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     if [ "${KEEP_WORK:-0}" = 1 ]; then
         echo "check_pipeline: work folder kept: $work"
     else
@@ -282,7 +287,7 @@ def structure(raw_path, preview_path):
     # Reports.
     reports = {name: job.get("artifacts", {}).get("reports", {}) for name, job in jobs.items()}
     wanted = {"test": "junit", "lint": "codequality", "coverage": "coverage_report",
-              "sbom": "cyclonedx", "pack": "dotenv"}
+              "sbom": "cyclonedx", "pack": "dotenv", "promote": "dotenv"}
     for name, report in wanted.items():
         if report not in reports.get(name, {}):
             fail(f"{name}: no artifacts:reports:{report}")
@@ -302,6 +307,17 @@ def structure(raw_path, preview_path):
         fail(f"test: cache not keyed on Cargo.lock: {key}")
     if "build" not in [n.get("job") for n in jobs["pack"].get("needs", [])]:
         fail("pack: does not take the musl binary from build")
+    # Releases promote, never build: no job of a tag pipeline builds or packs.
+    for name in ("build", "pack"):
+        if any(TAG_RULE in r.get("if", "") for r in jobs[name]["rules"]):
+            fail(f"{name}: runs on release tags; a release promotes the tested image instead")
+    needs = {n.get("job") for n in jobs["deploy:prod"].get("needs", [])}
+    if "promote" not in needs or "pack" in needs:
+        fail(f"deploy:prod: must take its digest from promote, needs {sorted(needs)}")
+    # The smoke test runs inside each deploy job, so a failure rolls back.
+    for name, job in jobs.items():
+        if name.startswith("smoke"):
+            fail(f"{name}: the smoke test belongs inside the deploy job (k8s_deploy.sh), to roll back on failure")
     print(f"    {len(jobs)} jobs; rules, environments, resource groups, gate and reports as expected")
 
 
@@ -450,34 +466,32 @@ check_pack() {
         DOCKERHUB_REPO=example/conduit DOCKERHUB_USERNAME=example DOCKERHUB_TOKEN="$token" \
         sh .ci/docker_pack.sh "$repo"
     expect_ok pack-push
-    has "$work/pack-push.err" "+ buildah push $repo:1a2b3c4d" "pack-push"
+    has "$work/pack-push.err" "+ buildah push --digestfile pack.digest $repo:1a2b3c4d" "pack-push"
     has "$work/pack-push.err" "docker.io/example/conduit:1a2b3c4d" "pack-push (Docker Hub)"
     lacks "$work/pack-push.err" "$password" "pack-push (secret)"
     lacks "$work/pack-push.out" "$password" "pack-push (secret)"
     lacks "$work/pack-push.err" "$token" "pack-push (secret)"
 
-    # A release tag in the pipeline: the tested image of the commit gets the
-    # tag name, nothing is rebuilt.
+    has "$work/pack-push.err" "--digestfile pack.digest" "pack-push (the digest for the deploy)"
+
+    # A release tag: never rebuilt here (the promote job copies the digest).
     dry pack-tag GITLAB_CI=true CI_REGISTRY=registry.example.com CI_REGISTRY_USER=gitlab-ci-token \
         CI_REGISTRY_PASSWORD="$password" CI_COMMIT_SHORT_SHA=1a2b3c4d CI_COMMIT_TAG="v$version" \
         sh .ci/docker_pack.sh "$repo"
-    expect_ok pack-tag
-    [ "$(tail -n 1 "$work/pack-tag.out")" = "$repo:v$version" ] \
-        || fail "pack-tag: last line is '$(tail -n 1 "$work/pack-tag.out")', expected $repo:v$version"
-    has "$work/pack-tag.err" "+ buildah tag $repo:1a2b3c4d $repo:v$version" "pack-tag (promotion)"
-    has "$work/pack-tag.err" "+ buildah push $repo:v$version" "pack-tag"
+    expect_fail pack-tag
     lacks "$work/pack-tag.err" "buildah bud" "pack-tag (no rebuild)"
+    has "$work/pack-tag.err" "promote" "pack-tag (says where releases come from)"
 
     # A tag that is not Cargo.toml's version, and a pre-release tag: refused.
     dry pack-wrong-tag CI_COMMIT_SHORT_SHA=1a2b3c4d CI_COMMIT_TAG=v99.0.0 sh .ci/docker_pack.sh "$repo"
     expect_fail pack-wrong-tag
     dry pack-rc-tag CI_COMMIT_SHORT_SHA=1a2b3c4d CI_COMMIT_TAG="v$version-rc1" sh .ci/docker_pack.sh "$repo"
     expect_fail pack-rc-tag
-    for f in pack-branch pack-push pack-tag; do
+    for f in pack-branch pack-push; do
         lacks "$work/$f.out" ":latest" "$f"
         lacks "$work/$f.err" ":latest" "$f"
     done
-    note "branch -> :1a2b3c4d, v$version -> promoted :1a2b3c4d, v99.0.0 and v$version-rc1 refused, secrets hidden"
+    note "branch -> :1a2b3c4d with its digest; v$version, v99.0.0 and v$version-rc1 refused (releases are promoted); secrets hidden"
 }
 
 check_kops() {
@@ -485,7 +499,7 @@ check_kops() {
     for env in dev prod; do
         name=conduit-$env.example.com
         dry "kops-$env" K8S_CLUSTER_NAME="$name" KOPS_STATE_STORE=gs://fake-kops-state \
-            GCP_PROJECT=fake-project sh .ci/kops_cluster.sh "$env"
+            GCP_PROJECT=fake-project ADMIN_CIDR=203.0.113.0/24 sh .ci/kops_cluster.sh "$env"
         expect_ok "kops-$env"
         out=$work/kops-$env.out err=$work/kops-$env.err
         has "$out" "kind: Cluster" "kops-$env"
@@ -508,7 +522,7 @@ check_kops() {
     dry kops-novars sh .ci/kops_cluster.sh dev
     expect_fail kops-novars
     dry kops-badenv K8S_CLUSTER_NAME=x.example.com KOPS_STATE_STORE=gs://x GCP_PROJECT=x \
-        sh .ci/kops_cluster.sh staging
+        ADMIN_CIDR=203.0.113.0/24 sh .ci/kops_cluster.sh staging
     expect_fail kops-badenv
     note "dev and prod render Cluster + InstanceGroups; update --yes and validate --wait printed"
 }
@@ -518,27 +532,29 @@ check_deploy() {
     repo=registry.example.com/conduit/conduit
     # A default-branch pipeline (short SHA) and a release tag (tag name), with
     # the repository the pack job pushed to.
-    dry deploy-dev IMAGE_REPO="$repo" CI_COMMIT_SHORT_SHA=1a2b3c4d CI_COMMIT_REF_NAME=main \
+    dev_digest=sha256:$(printf dev | sha256sum | cut -d' ' -f1)
+    prod_digest=sha256:$(printf prod | sha256sum | cut -d' ' -f1)
+    # The digests the pack job (dev) and the promote job (prod) pass on.
+    dry deploy-dev IMAGE_REPO="$repo" IMAGE_DIGEST="$dev_digest" CI_COMMIT_SHORT_SHA=1a2b3c4d \
+        K8S_CLUSTER_NAME=conduit-dev.example.com KOPS_STATE_STORE=gs://fake-kops-state \
         sh .ci/k8s_deploy.sh dev
     expect_ok deploy-dev
-    dry deploy-prod IMAGE_REPO="$repo" CI_COMMIT_SHORT_SHA=1a2b3c4d CI_COMMIT_TAG=v1.2.3 \
-        CI_COMMIT_REF_NAME=v1.2.3 sh .ci/k8s_deploy.sh prod
+    dry deploy-prod IMAGE_REPO="$repo" IMAGE_DIGEST="$prod_digest" CI_COMMIT_TAG=v1.2.3 \
+        K8S_CLUSTER_NAME=conduit-prod.example.com KOPS_STATE_STORE=gs://fake-kops-state \
+        sh .ci/k8s_deploy.sh prod
     expect_ok deploy-prod
-    # IMAGE_TAG (from the pack job's dotenv) wins.
-    dry deploy-image-tag IMAGE_REPO="$repo" IMAGE_TAG=5e6f7a8b CI_COMMIT_SHORT_SHA=1a2b3c4d \
-        sh .ci/k8s_deploy.sh dev
-    expect_ok deploy-image-tag
+    dry deploy-tag IMAGE_REPO="$repo" IMAGE_TAG=v1.2.3 CI_COMMIT_TAG=v1.2.3 sh .ci/k8s_deploy.sh prod
+    expect_fail deploy-tag
+    has "$work/deploy-tag.err" "tags are never deployed" "deploy-tag"
 
-    has_re "$work/deploy-dev.out" "image: $repo:1a2b3c4d\$" "deploy-dev (image pinned to the short SHA)"
-    has_re "$work/deploy-prod.out" "image: $repo:v1\\.2\\.3\$" "deploy-prod (image pinned to the tag)"
-    has_re "$work/deploy-image-tag.out" "image: $repo:5e6f7a8b\$" "deploy-image-tag (IMAGE_TAG)"
+    has_re "$work/deploy-dev.out" "image: $repo@$dev_digest\$" "deploy-dev (image pinned to pack's digest)"
+    has_re "$work/deploy-prod.out" "image: $repo@$prod_digest\$" "deploy-prod (image pinned to promote's digest)"
     # Every conduit image of a render is the pinned one.
-    for f in deploy-dev:1a2b3c4d deploy-prod:v1.2.3 deploy-image-tag:5e6f7a8b; do
-        if grep -E 'image: .*conduit' "$work/${f%%:*}.out" | grep -vF "image: $repo:${f#*:}" >&2; then
-            fail "${f%%:*}: a conduit image that is not $repo:${f#*:} (above)"
+    for f in deploy-dev:$dev_digest deploy-prod:$prod_digest; do
+        if grep -E 'image: .*conduit' "$work/${f%%:*}.out" | grep -vF "image: $repo@${f#*:}" >&2; then
+            fail "${f%%:*}: a conduit image that is not $repo@${f#*:} (above)"
         fi
     done
-    lacks "$work/deploy-prod.out" ":1a2b3c4d" "deploy-prod (a tag deploys the tag)"
     for env in dev prod; do
         out=$work/deploy-$env.out err=$work/deploy-$env.err
         lacks "$out" ":latest" "deploy-$env"
@@ -547,6 +563,9 @@ check_deploy() {
         has_re "$err" '^\+ kubectl( .*)? apply .*-f' "deploy-$env"
         has_re "$err" "^\\+ kubectl -n conduit-$env rollout status deployment/conduit .*--timeout=" "deploy-$env"
         has_re "$err" "^\\+ kubectl -n conduit-$env rollout undo deployment/conduit" "deploy-$env (rollback path)"
+        has "$err" "+ kops export kubeconfig --state gs://fake-kops-state --name conduit-$env.example.com --admin=1h" "deploy-$env"
+        has "$err" "--prune --applyset=conduit-applyset" "deploy-$env (pruning)"
+        has "$err" "+ sh .ci/smoke_test.sh" "deploy-$env (smoke test inside the deploy)"
         lacks "$err" "dry-run-placeholder" "deploy-$env (secret values in the log)"
     done
     # The right overlay: dev runs its own PostgreSQL StatefulSet, prod a
@@ -557,7 +576,7 @@ check_deploy() {
     lacks "$work/deploy-prod.out" "kind: StatefulSet" "deploy-prod (overlay prod)"
     dry deploy-badenv sh .ci/k8s_deploy.sh staging
     expect_fail deploy-badenv
-    note "dev pins :1a2b3c4d, prod pins :v1.2.3, IMAGE_TAG wins; apply and rollout status printed; overlays differ"
+    note "dev and prod pin the digests of pack and promote, a tag is refused; apply with prune, rollout, smoke and undo printed; overlays differ"
 }
 
 check_delete_and_auth() {
@@ -593,6 +612,72 @@ check_delete_and_auth() {
     dry auth-none sh -c 'DRY_RUN=0; . .ci/gcp_auth.sh'
     expect_fail auth-none
     note "deletes only with KOPS_DELETE_CONFIRM = cluster name; WIF, key file and no-credential cases"
+}
+
+# ---------------------------------------------------------------------------
+# promotion against a real registry: Debian's docker-registry on loopback,
+# an image pushed as the pack job pushes it, then .ci/promote.sh as the
+# deploy:dev and promote jobs run it.
+
+check_promote() {
+    need_script .ci/promote.sh
+    command -v skopeo >/dev/null 2>&1 || apt_install skopeo
+    command -v docker-registry >/dev/null 2>&1 || apt_install docker-registry
+    command -v buildah >/dev/null 2>&1 || apt_install buildah
+    port=$(free_port)
+    mkdir -p "$work/registry"
+    printf '%s\n' "version: 0.1" "storage:" "  filesystem:" "    rootdirectory: $work/registry" \
+        "http:" "  addr: 127.0.0.1:$port" "log:" "  level: error" >"$work/registry.yml"
+    docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
+    registry_pid=$!
+    i=0
+    until curl -fsS -o /dev/null "http://127.0.0.1:$port/v2/" 2>/dev/null; do
+        kill -0 "$registry_pid" 2>/dev/null || { cat "$work/registry.log" >&2; fail "the registry exited"; }
+        i=$((i + 1))
+        [ "$i" -lt 100 ] || fail "no registry on 127.0.0.1:$port after 20s"
+        sleep 0.2
+    done
+    repo=127.0.0.1:$port/conduit/conduit
+    version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
+    # What the pack job pushes for commit 1a2b3c4d (a small image stands in
+    # for the FROM scratch one: only its digest matters here).
+    export STORAGE_DRIVER=vfs BUILDAH_ISOLATION=chroot
+    ctr=$(buildah from scratch)
+    buildah copy -q "$ctr" Cargo.toml /Cargo.toml >/dev/null
+    buildah commit -q "$ctr" "$repo:1a2b3c4d" >/dev/null
+    buildah rm "$ctr" >/dev/null
+    buildah push -q --tls-verify=false --digestfile "$work/pushed.digest" "$repo:1a2b3c4d"
+    buildah rmi "$repo:1a2b3c4d" >/dev/null
+    pushed=$(cat "$work/pushed.digest")
+    set -- IMAGE_REPO="$repo" REGISTRY_TLS_VERIFY=false
+    # dry() runs with DRY_RUN=1; these runs are real, against the registry.
+    real() {
+        r_name=$1
+        shift
+        dry "$r_name" DRY_RUN=0 "$@"
+    }
+    # A release of a commit the default branch never built: refused.
+    real promote-untested "$@" CI_COMMIT_SHORT_SHA=5e6f7a8b CI_COMMIT_TAG="v$version" sh .ci/promote.sh release
+    expect_fail promote-untested
+    has "$work/promote-untested.err" "no tested image $repo:5e6f7a8b" "promote-untested"
+    has "$work/promote-untested.err" "never rebuilt" "promote-untested"
+    # Built and tested, but never run in dev: refused.
+    real promote-not-in-dev "$@" CI_COMMIT_SHORT_SHA=1a2b3c4d CI_COMMIT_TAG="v$version" sh .ci/promote.sh release
+    expect_fail promote-not-in-dev
+    has "$work/promote-not-in-dev.err" "never deployed to dev successfully" "promote-not-in-dev"
+    # deploy:dev succeeded with that digest: recorded, then promoted by digest.
+    real mark-dev "$@" CI_COMMIT_SHORT_SHA=1a2b3c4d IMAGE_DIGEST="$pushed" sh .ci/promote.sh mark-dev
+    expect_ok mark-dev
+    real promote-wrong-tag "$@" CI_COMMIT_SHORT_SHA=1a2b3c4d CI_COMMIT_TAG=v99.0.0 sh .ci/promote.sh release
+    expect_fail promote-wrong-tag
+    real promote "$@" CI_COMMIT_SHORT_SHA=1a2b3c4d CI_COMMIT_TAG="v$version" sh .ci/promote.sh release
+    expect_ok promote
+    released=$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$repo:v$version")
+    [ "$released" = "$pushed" ] || fail "promote: v$version is $released, but the tested image is $pushed"
+    has "$snap/promote.env" "IMAGE_DIGEST=$pushed" "promote.env (deploy:prod's digest)"
+    rm -f "$snap/promote.env"
+    lacks "$work/promote.err" "buildah" "promote (no build)"
+    note "untested commit and commit never run in dev refused; v$version = $pushed, the digest built for 1a2b3c4d"
 }
 
 # ---------------------------------------------------------------------------
@@ -635,6 +720,20 @@ check_smoke() {
     TMPDIR=$work sh .ci/smoke_test.sh "http://127.0.0.1:$port/api/" >"$work/smoke-2.log" 2>&1 \
         || { cat "$work/smoke-2.log" >&2; fail "second smoke run"; }
     has "$work/smoke-2.log" "smoke: passed against http://127.0.0.1:$port/api" "second smoke run"
+    # The environment's smoke user: registered by the first run, signed in
+    # by every later one; a wrong password is named, not papered over.
+    for n in 3 4; do
+        SMOKE_PASSWORD=smoke-user-password-1 TMPDIR=$work sh .ci/smoke_test.sh "http://127.0.0.1:$port" \
+            >"$work/smoke-$n.log" 2>&1 || { cat "$work/smoke-$n.log" >&2; fail "smoke run $n as the smoke user"; }
+    done
+    has "$work/smoke-3.log" "registering it" "first run as the smoke user"
+    has "$work/smoke-3.log" "signed in as conduit-smoke (1-register.json)" "first run as the smoke user"
+    has "$work/smoke-4.log" "signed in as conduit-smoke (1-login.json)" "second run as the smoke user"
+    lacks "$work/smoke-4.log" "POST http://127.0.0.1:$port/api/users (expect" "second run as the smoke user (no new user)"
+    if SMOKE_PASSWORD=another-password-2 TMPDIR=$work sh .ci/smoke_test.sh "http://127.0.0.1:$port" >"$work/smoke-5.log" 2>&1; then
+        fail "smoke_test.sh passed with the wrong smoke user password"
+    fi
+    has "$work/smoke-5.log" "exists with another password" "smoke run with a wrong password"
     # It must fail on a wrong answer and on no answer.
     if SMOKE_RETRIES=0 TMPDIR="$work" sh .ci/smoke_test.sh "http://127.0.0.1:$port/elsewhere" >"$work/smoke-404.log" 2>&1; then
         fail "smoke_test.sh passed against a path that answers 404"
@@ -646,7 +745,7 @@ check_smoke() {
         fail "smoke_test.sh passed against a stopped server"
     fi
     has "$work/smoke-down.log" "answered 000" "smoke against a stopped server"
-    note "passed twice against the server; failed as it should on a 404 and on a stopped server"
+    note "passed twice with throwaway users and twice as the smoke user (registered once); failed as it should on a wrong password, a 404 and a stopped server"
 }
 
 # ---------------------------------------------------------------------------
@@ -715,9 +814,9 @@ check_jobs() {
         --variable CI_COMMIT_REF_NAME=v1.2.3-rc1"
     feature="--variable CI_COMMIT_BRANCH=feature/x --variable CI_COMMIT_REF_NAME=feature/x --variable CI_PIPELINE_SOURCE=push"
 
-    tests="test lint=on_success,true manifests coverage build"
-    dev="pack sbom cluster:dev:delete=manual,true deploy:dev=on_success,false smoke:dev"
-    prod="pack sbom cluster:prod:delete=manual,true deploy:prod=manual,false smoke:prod"
+    tests="test lint=on_success,true manifests coverage"
+    dev="build pack sbom cluster:dev:delete=manual,true deploy:dev=on_success,false"
+    prod="promote sbom cluster:prod:delete=manual,true deploy:prod=manual,false"
 
     # shellcheck disable=SC2086 # the case variables are lists of arguments
     {
@@ -738,7 +837,7 @@ check_jobs() {
         jobs_for default-branch $branch
         expect_jobs default-branch "$tests $dev"
         jobs_for merge-request $mr
-        expect_jobs merge-request "$tests"
+        expect_jobs merge-request "$tests build"
         jobs_for tag-v1.2.3 $tag
         expect_jobs tag-v1.2.3 "$tests $prod"
         jobs_for tag-v1.2.3-rc1 $rc
@@ -750,7 +849,7 @@ check_jobs() {
         jobs_for tag-KOPS_APPLY $tag --variable KOPS_APPLY=true
         expect_jobs tag-KOPS_APPLY "$tests $prod cluster:prod=manual,false"
         jobs_for mr-KOPS_APPLY $mr --variable KOPS_APPLY=true
-        expect_jobs mr-KOPS_APPLY "$tests"
+        expect_jobs mr-KOPS_APPLY "$tests build"
         # A change under k8s/kops/ (uncommitted in the snapshot: gitlab-ci-local
         # compares the work tree with origin/main).
         kops_spec=k8s/kops/changed.yaml
@@ -761,7 +860,7 @@ check_jobs() {
         jobs_for default-kops-changed $branch
         expect_jobs default-kops-changed "$tests $dev cluster:dev=on_success,false"
         jobs_for mr-kops-changed $mr
-        expect_jobs mr-kops-changed "$tests"
+        expect_jobs mr-kops-changed "$tests build"
         jobs_for web-kops-changed $branch --variable CI_PIPELINE_SOURCE=web
         expect_jobs web-kops-changed "$tests $dev"
         (cd "$snap" && git checkout -q -- "$kops_spec" 2>/dev/null) || rm -f "$snap/$kops_spec"
@@ -782,9 +881,9 @@ wanted() {
 selected=$*
 for name in $selected; do
     case $name in
-        schema | shellcheck | structure | pack | kops | deploy | delete | smoke | jobs) ;;
+        schema | shellcheck | structure | pack | kops | deploy | delete | promote | smoke | jobs) ;;
         *)
-            echo "usage: $0 [schema|shellcheck|structure|pack|kops|deploy|delete|smoke|jobs]..." >&2
+            echo "usage: $0 [schema|shellcheck|structure|pack|kops|deploy|delete|promote|smoke|jobs]..." >&2
             exit 2
             ;;
     esac
@@ -800,6 +899,7 @@ check "snapshot of the work tree" make_snapshot
 ! wanted kops || check "dry run: kops_cluster.sh dev|prod" check_kops
 ! wanted deploy || check "dry run: k8s_deploy.sh dev|prod" check_deploy
 ! wanted delete || check "dry run: kops_delete.sh, gcp_auth.sh" check_delete_and_auth
+! wanted promote || check "promote.sh against a local registry" check_promote
 ! wanted smoke || check "smoke_test.sh against a local server" check_smoke
 ! wanted jobs || check "job lists per pipeline case (gitlab-ci-local)" check_jobs
 echo "pipeline checks passed in $(fmt_ms $(($(now_ms) - total_start)))"
