@@ -132,7 +132,8 @@ done
 [ "$(grep -c '^kind: InstanceGroup' "$work/kops-dev.yaml")" = 2 ] || die "dev: 1 control plane + 1 node group expected"
 [ "$(grep -c '^kind: InstanceGroup' "$work/kops-prod.yaml")" = 6 ] || die "prod: 3 control planes + 3 node groups expected"
 expect "$work/kops-prod.log" "conduit-backups" "kops prod: backup bucket"
-if K8S_CLUSTER_NAME=x.example.com DRY_RUN=1 sh .ci/kops_cluster.sh dev >/dev/null 2>&1; then
+if env -u KOPS_STATE_STORE -u GCP_PROJECT K8S_CLUSTER_NAME=x.example.com ADMIN_CIDR=203.0.113.0/24 DRY_RUN=1 \
+    sh .ci/kops_cluster.sh dev >/dev/null 2>&1; then
     die "kops_cluster.sh must fail without KOPS_STATE_STORE and GCP_PROJECT"
 fi
 # The Kubernetes API is never open to the world by default.
