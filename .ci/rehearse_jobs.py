@@ -107,7 +107,7 @@ CASES = {
         "APP_URL": "http://198.51.100.10", "KOPS_DELETE_CONFIRM": "conduit-dev.example.com",
     },
     "prod": {
-        "CI_COMMIT_TAG": "v1.2.3", "CI_COMMIT_REF_NAME": "v1.2.3", "CI_PIPELINE_SOURCE": "push",
+        "CI_PIPELINE_SOURCE": "push",
         "K8S_CLUSTER_NAME": "conduit-prod.example.com", "KOPS_STATE_STORE": "gs://example-prod-kops-state",
         "GCP_PROJECT": "example-prod", "ADMIN_CIDR": "203.0.113.0/24",
         "APP_URL": "https://conduit.example.com", "PUBLIC_HOSTNAME": "conduit.example.com",
@@ -361,12 +361,19 @@ def job_script(name, job, rust_job):
 
 def rehearse(name, job, global_values):
     image = expand(job.get("image", ""), global_values)
-    case = "prod" if re.search(r"prod", name) else "dev"
+    # A job that runs on release tags rehearses the tag case; the rest, a
+    # commit on the default branch. Its environment, when it has one, decides.
+    case = "prod" if "CI_COMMIT_TAG" in str(job.get("rules", "")) else "dev"
     env_name = job.get("environment", {})
     env_name = env_name.get("name") if isinstance(env_name, dict) else env_name
     if env_name in CASES:
         case = env_name
     values = {**COMMON, **CASES[case], **global_values, **variable_values(job.get("variables"))}
+    if case == "prod":
+        # The release tag of the version in Cargo.toml, as a real tag must be.
+        with open(os.path.join(ROOT, "Cargo.toml")) as f:
+            version = re.search(r'^version = "([^"]+)"', f.read(), re.M).group(1)
+        values["CI_COMMIT_TAG"] = values["CI_COMMIT_REF_NAME"] = f"v{version}"
     values.update({"CI_JOB_NAME": name, "CI_JOB_NAME_SLUG": re.sub(r"[^a-z0-9]+", "-", name.lower()),
                    "CI_ENVIRONMENT_NAME": env_name or ""})
     for key in list(values):
