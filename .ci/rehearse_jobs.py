@@ -363,7 +363,8 @@ def rehearse(name, job, global_values):
     image = expand(job.get("image", ""), global_values)
     # A job that runs on release tags rehearses the tag case; the rest, a
     # commit on the default branch. Its environment, when it has one, decides.
-    case = "prod" if "CI_COMMIT_TAG" in str(job.get("rules", "")) else "dev"
+    rules = [str(rule.get("if", "")) for rule in job.get("rules", []) if isinstance(rule, dict)]
+    case = "prod" if rules and all("CI_COMMIT_TAG" in rule for rule in rules) else "dev"
     env_name = job.get("environment", {})
     env_name = env_name.get("name") if isinstance(env_name, dict) else env_name
     if env_name in CASES:
