@@ -98,6 +98,45 @@ if grep -q 'kind: Gateway\|kind: HTTPRoute\|kind: CiliumNetworkPolicy' "$work/de
     die "Ingress component: the Gateway, HTTPRoute and Cilium policy must be gone"
 fi
 
+# A restore is declared in git (k8s/components/restore) and applied like any
+# change: a second cluster bootstrapped by recovery, the app switched to it,
+# the original left exactly as it was (CloudNativePG refuses a Cluster with
+# two bootstrap methods).
+mkdir "$work/k8s/restore-check"
+cp -R "$work/k8s/overlays/prod/." "$work/k8s/restore-check/"
+sed 's|^  - ../../components/tls$|  - ../../components/tls\n  - ../../components/restore|' \
+    k8s/overlays/prod/kustomization.yaml >"$work/k8s/restore-check/kustomization.yaml"
+sed -i 's|\.\./\.\./|../|g' "$work/k8s/restore-check/kustomization.yaml"
+kubectl kustomize "$work/k8s/restore-check" >"$work/prod-restore.yaml"
+python3 - "$work/prod.yaml" "$work/prod-restore.yaml" <<'EOF' || die "restore component"
+import sys, yaml
+def load(path):
+    return [d for d in yaml.safe_load_all(open(path)) if d]
+before, after = load(sys.argv[1]), load(sys.argv[2])
+clusters = {d["metadata"]["name"]: d for d in after if d["kind"] == "Cluster"}
+assert set(clusters) == {"conduit-db", "conduit-db-r1"}, sorted(clusters)
+original = next(d for d in before if d["kind"] == "Cluster")
+assert clusters["conduit-db"] == original, "the restore must leave conduit-db exactly as it was"
+for name, cluster in clusters.items():
+    methods = list(cluster["spec"]["bootstrap"])
+    assert len(methods) == 1, f"{name}: bootstrap methods {methods}"
+restored = clusters["conduit-db-r1"]["spec"]
+assert list(restored["bootstrap"]) == ["recovery"], restored["bootstrap"]
+source = next(c for c in restored["externalClusters"] if c["name"] == restored["bootstrap"]["recovery"]["source"])
+assert source["plugin"]["parameters"]["serverName"] == "conduit-db", source
+archive = next(p for p in restored["plugins"] if p.get("isWALArchiver"))
+assert archive["parameters"]["serverName"] == "conduit-db-r1", "the restored cluster must archive under its own name"
+dep = next(d for d in after if d["kind"] == "Deployment")
+spec = dep["spec"]["template"]["spec"]
+refs = [e["valueFrom"]["secretKeyRef"]["name"] for c in spec["initContainers"] + spec["containers"]
+        for e in c.get("env", []) if e["name"] == "DATABASE_URI"]
+assert refs == ["conduit-db-r1-app"] * 2, refs
+assert [v["secret"]["secretName"] for v in spec["volumes"] if v["name"] == "db-ca"] == ["conduit-db-r1-ca"]
+print("restore: conduit-db-r1 by recovery from conduit-db's archive, archiving as conduit-db-r1; "
+      "conduit-db unchanged; the app on conduit-db-r1-app and conduit-db-r1-ca")
+EOF
+grep -q 'components/restore' docs/operations.md || die "docs/operations.md must restore with k8s/components/restore"
+
 step "dry runs: .ci/kops_cluster.sh dev|prod"
 for env in dev prod; do
     K8S_CLUSTER_NAME=conduit-$env.example.com KOPS_STATE_STORE=gs://example-kops-state \
@@ -229,7 +268,7 @@ if sh .ci/k8s_deploy.sh staging >/dev/null 2>&1; then
 fi
 
 rendered="$work/dev.yaml $work/prod.yaml $work/dev-tls.yaml $work/dev-ingress.yaml"
-rendered="$rendered $work/deploy-dev.yaml $work/deploy-prod.yaml"
+rendered="$rendered $work/deploy-dev.yaml $work/deploy-prod.yaml $work/prod-restore.yaml"
 kops_specs="$work/kops-dev.yaml $work/kops-prod.yaml"
 
 step "core kinds: kubernetes-validate --strict -k $minor.0"
