@@ -371,6 +371,17 @@ check_structure() {
     while read -r script; do
         [ -f "$script" ] || fail "$script is called by .gitlab-ci.yml but does not exist"
     done <"$work/called"
+    # Every cloud identity is for protected refs only: the Workload Identity
+    # provider's condition in docs/pipeline.md (what operators paste) must
+    # require ref_protected for all of them, with no way around it.
+    condition=$(sed -n "s/.*--attribute-condition=\"\(.*\)\".*/\1/p" docs/pipeline.md)
+    [ -n "$condition" ] || fail "docs/pipeline.md: no --attribute-condition for the identity pool"
+    case $condition in
+        *"||"*) fail "docs/pipeline.md: the attribute condition has an alternative ('||'): $condition" ;;
+        *"assertion.ref_protected == 'true'"*) ;;
+        *) fail "docs/pipeline.md: the attribute condition does not require a protected ref: $condition" ;;
+    esac
+    note "identity pool condition: $condition"
     # `--profile ci` of the test and coverage jobs, with its JUnit file.
     if [ ! -f .config/nextest.toml ]; then
         note "WARNING: no .config/nextest.toml: the test job's --profile ci (JUnit) needs one"
