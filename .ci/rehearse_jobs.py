@@ -409,8 +409,10 @@ def rehearse(name, job, global_values):
     with Mounts(root) as mounts:
         mounts.proc()
         if rust_job:
-            mounts.bind(os.path.expanduser("~/.rustup"), "/usr/local/rustup", read_only=True)
-            mounts.bind(os.path.expanduser("~/.cargo/bin"), "/usr/local/cargo/bin", read_only=True)
+            rustup_home = os.environ.get("RUSTUP_HOME", os.path.expanduser("~/.rustup"))
+            cargo_bin = os.path.dirname(shutil.which("rustup") or os.path.expanduser("~/.cargo/bin/rustup"))
+            mounts.bind(rustup_home, "/usr/local/rustup", read_only=True)
+            mounts.bind(cargo_bin, "/usr/local/cargo/bin", read_only=True)
         if "google-cloud-cli" in image:
             mounts.bind("/usr/lib/google-cloud-sdk", "/usr/lib/google-cloud-sdk", read_only=True)
         result = subprocess.run(["chroot", root, "/usr/bin/env", "-i",
