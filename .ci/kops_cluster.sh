@@ -215,22 +215,33 @@ if [ "$DRY_RUN" != 1 ]; then
     kops replace --state "$KOPS_STATE_STORE" --force -f - <"$spec"
 fi
 # etcd encryption of Secrets (encryptionConfig: true in the spec): kops
-# refuses to apply without the key, and it must never change once Secrets
-# are written with it, so it is created only when the state has none. The
-# key goes from /dev/urandom to a private file, never to the log.
-if [ "$DRY_RUN" = 1 ] || ! kops get secrets --state "$KOPS_STATE_STORE" --name "$K8S_CLUSTER_NAME" --type encryptionconfig >/dev/null 2>&1; then
-    (
-        umask 077
-        key=$(head -c 32 /dev/urandom | base64)
-        printf '%s\n' "apiVersion: apiserver.config.k8s.io/v1" "kind: EncryptionConfiguration" \
-            "resources:" "  - resources: [secrets]" "    providers:" "      - aescbc:" \
-            "          keys:" "            - name: key1" "              secret: $key" \
-            "      - identity: {}" >"$work/encryptionconfig.yaml"
-    )
-    run kops create secret encryptionconfig --state "$KOPS_STATE_STORE" --name "$K8S_CLUSTER_NAME" \
-        -f "$work/encryptionconfig.yaml"
-    rm -f "$work/encryptionconfig.yaml"
+# refuses to apply without a key in its state, and the key must never change
+# once Secrets are written with it. `kops create secret encryptionconfig`
+# without --force stores it the first time and refuses afterwards, which is
+# the wanted outcome. The key goes from /dev/urandom to a private file, never
+# to the log.
+(
+    umask 077
+    key=$(head -c 32 /dev/urandom | base64)
+    printf '%s\n' "apiVersion: apiserver.config.k8s.io/v1" "kind: EncryptionConfiguration" \
+        "resources:" "  - resources: [secrets]" "    providers:" "      - aescbc:" \
+        "          keys:" "            - name: key1" "              secret: $key" \
+        "      - identity: {}" >"$work/encryptionconfig.yaml"
+)
+show kops create secret encryptionconfig --state "$KOPS_STATE_STORE" --name "$K8S_CLUSTER_NAME" \
+    -f "$work/encryptionconfig.yaml"
+if [ "$DRY_RUN" != 1 ]; then
+    if kops create secret encryptionconfig --state "$KOPS_STATE_STORE" --name "$K8S_CLUSTER_NAME" \
+        -f "$work/encryptionconfig.yaml" 2>"$work/encryptionconfig.err"; then
+        say "etcd encryption key stored"
+    elif grep -qi 'already exists' "$work/encryptionconfig.err"; then
+        say "etcd encryption key already stored: kept"
+    else
+        cat "$work/encryptionconfig.err" >&2
+        die "could not store the etcd encryption key"
+    fi
 fi
+rm -f "$work/encryptionconfig.yaml"
 if [ -n "${SSH_PUBLIC_KEY_FILE:-}" ]; then
     run kops create sshpublickey --state "$KOPS_STATE_STORE" --name "$K8S_CLUSTER_NAME" -i "$SSH_PUBLIC_KEY_FILE"
 fi
