@@ -4,8 +4,9 @@
 # `sh .ci/check_k8s.sh`. Installs what it needs (pip packages, promtool) only
 # when missing. Each check prints its name; the first failure stops the run.
 #
-#   render       both overlays, and the optional components (tls, ingress) on
-#                top of them, with kubectl kustomize
+#   render       both overlays, and the components on top of them (tls on
+#                dev, ingress on dev, restore on prod, which must leave the
+#                original database cluster as it was), with kubectl kustomize
 #   dry runs     .ci/kops_cluster.sh and .ci/k8s_deploy.sh with DRY_RUN=1 for
 #                dev and prod; asserts on the commands and objects they print
 #   core kinds   kubernetes-validate --strict at the cluster's Kubernetes minor
