@@ -192,7 +192,11 @@ def base_root():
     if os.path.exists(os.path.join(path, ".complete")):
         return path
     if shutil.which("debootstrap") is None:
-        sh("apt-get", "install", "-y", "-qq", "debootstrap", stdout=subprocess.DEVNULL)
+        installed = subprocess.run(["apt-get", "install", "-y", "-qq", "debootstrap"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if installed.returncode != 0:  # stale package lists on a fresh machine
+            sh("apt-get", "update", "-qq")
+            sh("apt-get", "install", "-y", "-qq", "debootstrap", stdout=subprocess.DEVNULL)
     shutil.rmtree(path, ignore_errors=True)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     started = time.time()
