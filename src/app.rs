@@ -16,11 +16,11 @@ use tokio::net::TcpListener;
 use crate::auth::jwt::Tokens;
 use crate::auth::limits::Limits;
 use crate::auth::password::Passwords;
-use crate::config::{Config, DatabaseUrl};
+use crate::config::Config;
 use crate::http::client::TrustedProxies;
 use crate::http::{self, CorsOrigins, Ctx};
 use crate::server::{self, ServerOptions};
-use crate::store::{self, migrate, Db, Store};
+use crate::store::{self, migrate, DatabaseUrl, Db, Store};
 
 /// The settings key of the generated token secret (SQLite only).
 const SECRET_SETTING: &str = "jwt_secret";

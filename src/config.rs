@@ -15,44 +15,59 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+use crate::auth::limits::LimitsConfig;
+use crate::auth::password::ScryptConfig;
+use crate::store::DatabaseUrl;
+use crate::telemetry::LogFormat;
+
 /// Environment variables that are not settings: the config file's path and
 /// anything the test suites read for themselves.
 const ENV_PREFIX: &str = "CONDUIT_";
 
-/// Every top-level key; environment variables outside this list are ignored
-/// (Kubernetes injects `CONDUIT_PORT`, `CONDUIT_SERVICE_HOST` and the like for
-/// a Service named `conduit`), while the TOML file is checked strictly.
-const KNOWN_KEYS: &[&str] = &[
-    "listen",
-    "database_url",
-    "secret",
-    "previous_secret",
-    "token_lifetime_secs",
-    "scrypt",
-    "pool_size",
-    "pool_timeout_ms",
-    "startup_timeout_secs",
-    "migrate_on_start",
-    "log_level",
-    "log_format",
-    "cors_origins",
-    "max_body_bytes",
-    "metrics_listen",
-    "drain_secs",
-    "request_timeout_secs",
-    "header_read_timeout_secs",
-    "max_connections",
-    "max_in_flight",
-    "hash_concurrency",
-    "hash_queue",
-    "trusted_proxies",
-    "limits",
-];
+/// Every top-level key, read off the serialized defaults so it cannot drift
+/// from the struct. Environment variables outside it are ignored (Kubernetes
+/// injects `CONDUIT_PORT`, `CONDUIT_SERVICE_HOST` and the like for a Service
+/// named `conduit`), while the TOML file is checked strictly.
+static KNOWN_KEYS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    let mut keys: Vec<String> = setting_names()
+        .into_iter()
+        .filter_map(|name| name.split('.').next().map(str::to_owned))
+        .collect();
+    keys.dedup();
+    keys
+});
+
+/// Every setting's full key (`listen`, `scrypt.log_n`, ...), from the
+/// serialized defaults: unset options serialize as `null`, so none is missed.
+pub fn setting_names() -> Vec<String> {
+    let mut names = Vec::new();
+    if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(Config::default()) {
+        for (key, value) in map {
+            match value {
+                serde_json::Value::Object(inner) => {
+                    names.extend(inner.keys().map(|k| format!("{key}.{k}")));
+                }
+                _ => names.push(key),
+            }
+        }
+    }
+    names
+}
+
+/// The environment variable that sets a key: `scrypt.log_n` is
+/// `CONDUIT_SCRYPT__LOG_N`.
+pub fn env_name(key: &str) -> String {
+    format!(
+        "{ENV_PREFIX}{}",
+        key.replace('.', "__").to_ascii_uppercase()
+    )
+}
 
 /// The effective configuration of one process.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -115,35 +130,6 @@ pub struct Config {
     pub limits: LimitsConfig,
 }
 
-/// Sliding-window limits over `window_secs` (see `auth::limits`); 429
-/// beyond them.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct LimitsConfig {
-    pub window_secs: u64,
-    /// Failed logins for one email.
-    pub login_failures_per_email: u32,
-    /// Failed logins from one client address.
-    pub login_failures_per_address: u32,
-    /// Registrations from one client address.
-    pub registrations_per_address: u32,
-}
-
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct ScryptConfig {
-    pub log_n: u8,
-    pub r: u32,
-    pub p: u32,
-}
-
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -181,57 +167,6 @@ impl Default for Config {
                 registrations_per_address: 300,
             },
         }
-    }
-}
-
-/// Where the data lives, parsed from `database_url`.
-#[derive(Clone, PartialEq, Eq)]
-pub enum DatabaseUrl {
-    /// Everything after `sqlite://` is a file path: `sqlite:///data/x.db` is absolute.
-    Sqlite(PathBuf),
-    /// A `postgres://` or `postgresql://` URL, passed on as given.
-    Postgres(String),
-}
-
-impl DatabaseUrl {
-    pub fn parse(url: &str) -> Result<Self, String> {
-        if let Some(path) = url.strip_prefix("sqlite://") {
-            if path.is_empty() {
-                return Err("database_url: sqlite:// needs a file path".into());
-            }
-            Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            // Bad TLS settings stop the start here, naming the setting.
-            crate::store::pg_tls::parse_url(url)?;
-            Ok(DatabaseUrl::Postgres(url.to_owned()))
-        } else {
-            Err("database_url: expected sqlite://PATH or postgres://...".into())
-        }
-    }
-}
-
-impl fmt::Debug for DatabaseUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DatabaseUrl::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
-            DatabaseUrl::Postgres(url) => f.write_str(&redact_url_password(url)),
-        }
-    }
-}
-
-/// Replaces the password of `scheme://user:password@host` with `***`.
-pub fn redact_url_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
     }
 }
 
@@ -315,12 +250,8 @@ impl Config {
                 }
             }
         }
-        if !(1..=20).contains(&self.scrypt.log_n) {
-            return Err("scrypt.log_n: must be between 1 and 20".into());
-        }
-        if scrypt::Params::new(self.scrypt.log_n, self.scrypt.r, self.scrypt.p, 32).is_err() {
-            return Err("scrypt: r and p out of range".into());
-        }
+        self.scrypt.validate()?;
+        self.limits.validate()?;
         if self.pool_size == Some(0) {
             return Err("pool_size: must be at least 1".into());
         }
@@ -348,7 +279,6 @@ impl Config {
             ("drain_secs", self.drain_secs),
             ("request_timeout_secs", self.request_timeout_secs),
             ("header_read_timeout_secs", self.header_read_timeout_secs),
-            ("limits.window_secs", self.limits.window_secs),
         ] {
             if value == 0 {
                 return Err(format!("{key}: must be at least 1"));
@@ -366,9 +296,7 @@ impl Config {
         if self.max_body_bytes < 1024 {
             return Err("max_body_bytes: must be at least 1024".into());
         }
-        if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
-            return Err(format!("log_level: invalid filter {:?}", self.log_level));
-        }
+        crate::telemetry::check_level(&self.log_level)?;
         Ok(())
     }
 
@@ -378,18 +306,11 @@ impl Config {
             .expect("database_url was validated when the config was loaded")
     }
 
-    /// Connections per process: `pool_size` when set. Otherwise one per CPU
-    /// on SQLite, whose reads are CPU-bound (more connections, and the
-    /// threads that hold them, only take turns on the same cores: measured
-    /// in BENCHMARKS.md), and 8 on PostgreSQL, where a connection mostly
-    /// waits on the server.
+    /// Connections per process: `pool_size` when set, else what suits the
+    /// backend ([`DatabaseUrl::default_pool_size`]).
     pub fn effective_pool_size(&self) -> u32 {
-        self.pool_size.unwrap_or_else(|| match self.database() {
-            DatabaseUrl::Sqlite(_) => {
-                std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 16) as u32)
-            }
-            DatabaseUrl::Postgres(_) => 8,
-        })
+        self.pool_size
+            .unwrap_or_else(|| self.database().default_pool_size())
     }
 
     /// The pool settings for [`crate::store::open`].
@@ -573,6 +494,29 @@ mod tests {
             let error = load_with(toml, env).expect_err(&format!("{key} should be rejected"));
             assert!(error.contains(key), "error {error:?} should name {key}");
         }
+    }
+
+    #[test]
+    fn the_manifest_checks_know_every_setting_and_no_other() {
+        let mut expected: Vec<String> = setting_names().iter().map(|k| env_name(k)).collect();
+        expected.sort();
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/k8s/checks/settings.txt");
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let mut listed: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect();
+        listed.sort_unstable();
+        assert_eq!(
+            listed,
+            expected,
+            "k8s/checks/settings.txt must list exactly these (one per line):\n{}",
+            expected.join("\n")
+        );
+        assert_eq!(env_name("scrypt.log_n"), "CONDUIT_SCRYPT__LOG_N");
+        assert!(KNOWN_KEYS.iter().any(|k| k == "limits"));
+        assert_eq!(KNOWN_KEYS.len(), 24, "one per field of Config");
     }
 
     #[test]

@@ -21,6 +21,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
+
 /// Keys tracked at most per limiter.
 const MAX_KEYS: usize = 100_000;
 
@@ -149,6 +151,29 @@ impl RateLimiter {
     }
 }
 
+/// Sliding-window limits over `window_secs`; 429 beyond them.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub window_secs: u64,
+    /// Failed logins for one email.
+    pub login_failures_per_email: u32,
+    /// Failed logins from one client address.
+    pub login_failures_per_address: u32,
+    /// Registrations from one client address.
+    pub registrations_per_address: u32,
+}
+
+impl LimitsConfig {
+    /// Errors name the setting, e.g. `limits.window_secs: must be at least 1`.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.window_secs == 0 {
+            return Err("limits.window_secs: must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
 /// The three limits of the API.
 pub struct Limits {
     pub login_failures_per_email: RateLimiter,
@@ -157,7 +182,7 @@ pub struct Limits {
 }
 
 impl Limits {
-    pub fn new(config: &crate::config::LimitsConfig) -> Self {
+    pub fn new(config: &LimitsConfig) -> Self {
         let window = Duration::from_secs(config.window_secs);
         Limits {
             login_failures_per_email: RateLimiter::new(config.login_failures_per_email, window),
@@ -304,7 +329,7 @@ mod tests {
 
     #[test]
     fn a_login_is_forgiven_unless_it_failed() {
-        let limits = Limits::new(&crate::config::LimitsConfig {
+        let limits = Limits::new(&LimitsConfig {
             window_secs: 600,
             login_failures_per_email: 2,
             login_failures_per_address: 100,
@@ -322,7 +347,7 @@ mod tests {
 
     #[test]
     fn an_address_refusal_does_not_count_against_the_email() {
-        let limits = Limits::new(&crate::config::LimitsConfig {
+        let limits = Limits::new(&LimitsConfig {
             window_secs: 600,
             login_failures_per_email: 1,
             login_failures_per_address: 1,

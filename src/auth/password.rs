@@ -18,8 +18,31 @@ use scrypt::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use scrypt::{Params, Scrypt};
 use tokio::sync::Semaphore;
 
-use crate::config::ScryptConfig;
+use serde::{Deserialize, Serialize};
+
 use crate::telemetry::metrics::METRICS;
+
+/// scrypt cost parameters for new hashes (the `scrypt` settings).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ScryptConfig {
+    pub log_n: u8,
+    pub r: u32,
+    pub p: u32,
+}
+
+impl ScryptConfig {
+    /// Errors name the setting, e.g. `scrypt.log_n: must be between 1 and 20`.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=20).contains(&self.log_n) {
+            return Err("scrypt.log_n: must be between 1 and 20".into());
+        }
+        if Params::new(self.log_n, self.r, self.p, Params::RECOMMENDED_LEN).is_err() {
+            return Err("scrypt: r and p out of range".into());
+        }
+        Ok(())
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {

@@ -6,6 +6,7 @@
 //! so handlers never query twice. Logic that does not depend on the backend
 //! (unique slugs, the migration list) is written once here.
 
+mod database_url;
 pub mod migrate;
 pub mod pg_tls;
 pub mod postgres;
@@ -13,13 +14,13 @@ pub mod sqlite;
 
 use std::sync::Arc;
 
-use crate::config::DatabaseUrl;
 use crate::domain::article::{
     slugify, with_suffix, ArticleChanges, ArticleFilter, NewArticle, Page,
 };
 use crate::domain::user::{NewUser, UserChanges};
 use crate::domain::views::{ArticlePage, ArticleView, CommentView, Profile, UserRecord};
 use crate::domain::UserId;
+pub use database_url::DatabaseUrl;
 
 /// Which unique rule a write broke.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,9 +4,25 @@
 
 pub mod metrics;
 
+use serde::{Deserialize, Serialize};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogFormat;
+/// How log lines look (the `log_format` setting).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// For people.
+    Text,
+    /// For log collectors.
+    Json,
+}
+
+/// Checks a `log_level` filter such as `info` or `conduit=debug,warn`.
+pub fn check_level(level: &str) -> Result<(), String> {
+    EnvFilter::try_new(level)
+        .map(drop)
+        .map_err(|_| format!("log_level: invalid filter {level:?}"))
+}
 
 /// Libraries whose debug and trace events carry request data (headers,
 /// query parameters): capped at `info` whatever the configured level, so a

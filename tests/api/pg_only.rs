@@ -10,8 +10,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use conduit::config::DatabaseUrl;
-use conduit::store::{self, PoolOptions};
+use conduit::store::{self, DatabaseUrl, PoolOptions};
 use serde_json::json;
 
 use crate::helpers::*;

@@ -4,11 +4,10 @@
 
 use std::sync::Arc;
 
-use conduit::config::DatabaseUrl;
 use conduit::domain::article::{ArticleChanges, ArticleFilter, NewArticle, Page};
 use conduit::domain::user::{NewUser, UserChanges};
 use conduit::domain::views::{ArticleView, UserRecord};
-use conduit::store::{self, Store, StoreError, UniqueKey};
+use conduit::store::{self, DatabaseUrl, Store, StoreError, UniqueKey};
 
 const OPTIONS: store::PoolOptions = store::PoolOptions {
     pool_size: 2,
