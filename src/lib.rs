@@ -14,8 +14,26 @@
 //! - [`auth`]: password hashing (scrypt) and tokens (JWT).
 //! - [`store`]: the [`store::Store`] trait and its backends, plus migrations.
 //!
-//! Layers point one way: `http` uses `domain`, `auth` and `store`; `store`
-//! uses `domain`; `domain` uses nothing of ours.
+//! # Layers
+//!
+//! Dependencies point one way. Each module may use only the modules named
+//! after its arrow; the `layering` test reads this block and fails on any
+//! other `crate::` path, so the map stays true. Configuration sits above
+//! the components it configures: each component owns its settings' types
+//! and checks, and [`config`] assembles them.
+//!
+//! ```text
+//! allocator ->
+//! domain    ->
+//! telemetry ->
+//! auth      -> domain telemetry
+//! store     -> domain telemetry
+//! http      -> domain auth store telemetry
+//! server    -> http telemetry
+//! config    -> auth http store telemetry
+//! app       -> auth config http server store telemetry
+//! cli       -> app config store telemetry
+//! ```
 
 pub mod allocator;
 pub mod app;

@@ -13,6 +13,7 @@ mod cli;
 mod comments;
 mod concurrency;
 mod faults;
+mod layering;
 mod ops;
 mod pg_only;
 mod profiles;
