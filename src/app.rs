@@ -109,7 +109,7 @@ impl App {
             let _ = rx.wait_for(|stop| *stop).await;
         };
         let metrics_server = metrics.map(|listener| {
-            let routes = http::ops::metrics_route(self.ctx.clone());
+            let routes = http::metrics_routes(self.ctx.clone());
             let options = self.server.clone();
             let draining = Arc::new(AtomicBool::new(false));
             tokio::spawn(server::serve(

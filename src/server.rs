@@ -26,7 +26,7 @@ use warp::http::{HeaderValue, Method, Request};
 use warp::reply::{Reply, Response};
 
 use crate::http::client::{ClientAddr, TrustedProxies};
-use crate::http::rejection::{classify, UNKNOWN_ROUTE};
+use crate::http::rejection::UNKNOWN_ROUTE;
 use crate::http::ApiError;
 use crate::telemetry::metrics::METRICS;
 
@@ -152,7 +152,9 @@ async fn handle(mut request: Request<Incoming>, peer: SocketAddr, shared: &Share
     if head {
         *request.method_mut() = Method::GET;
     }
-    let route = classify(request.uri().path()).map_or(UNKNOWN_ROUTE, |known| known.template);
+    let route = crate::http::ALL
+        .template(request.method(), request.uri().path())
+        .unwrap_or(UNKNOWN_ROUTE);
     let id = request_id(request.headers());
     let client = shared
         .options

@@ -2,18 +2,28 @@
 //! Spec: <https://realworld-docs.netlify.app/specifications/backend/endpoints/#list-articles>
 
 use serde::Deserialize;
-use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
-use warp::reply::{Reply, Response};
-use warp::Filter;
+use warp::reply::{Reply as _, Response};
 
-use super::extract::{
-    auth, body, parse_json, raw_query, required, AuthResult, BodyResult, QueryPairs, Segment,
-};
-use super::{enveloped, json, respond, with_ctx, ApiError, Ctx};
+use super::extract::parse_json;
+use super::route::{route, Call, Reply, Route};
+use super::{enveloped, json, ApiError};
 use crate::domain::article::{ArticleChanges, ArticleFilter, NewArticle, Page};
 use crate::domain::views::ArticleView;
 use crate::store;
+
+/// `/articles/feed` comes before `/articles/:slug`, which would otherwise
+/// take "feed" as a slug (slugify never produces "feed").
+pub const ROUTES: &[Route] = &[
+    route!(GET "/api/articles/feed" => feed),
+    route!(GET "/api/articles" => list_articles),
+    route!(POST "/api/articles" => create_article),
+    route!(GET "/api/articles/:slug" => get_article),
+    route!(PUT "/api/articles/:slug" => update_article),
+    route!(DELETE "/api/articles/:slug" => delete_article),
+    route!(POST "/api/articles/:slug/favorite" => favorite),
+    route!(DELETE "/api/articles/:slug/favorite" => unfavorite),
+];
 
 #[derive(Deserialize)]
 struct ArticleEnvelope<T> {
@@ -34,100 +44,24 @@ fn article_reply(status: StatusCode, article: &ArticleView) -> Response {
     enveloped(status, "article", article)
 }
 
-pub fn routes(ctx: Ctx) -> BoxedFilter<(Response,)> {
-    let limit = ctx.max_body_bytes;
-    // GET /api/articles/feed: listed before /articles/{slug}, which would
-    // otherwise take "feed" as a slug (slugify never produces "feed").
-    let feed = warp::path!("articles" / "feed")
-        .and(warp::get())
-        .and(raw_query())
-        .and(auth(ctx.clone()))
-        .and(with_ctx(ctx.clone()))
-        .then(feed)
-        .map(respond);
-    // GET /api/articles
-    let list = warp::path!("articles")
-        .and(warp::get())
-        .and(raw_query())
-        .and(auth(ctx.clone()))
-        .and(with_ctx(ctx.clone()))
-        .then(list_articles)
-        .map(respond);
-    // POST /api/articles
-    let create = warp::path!("articles")
-        .and(warp::post())
-        .and(body(limit))
-        .and(auth(ctx.clone()))
-        .and(with_ctx(ctx.clone()))
-        .then(create_article)
-        .map(respond);
-    // GET /api/articles/{slug}
-    let get = warp::path!("articles" / Segment)
-        .and(warp::get())
-        .and(auth(ctx.clone()))
-        .and(with_ctx(ctx.clone()))
-        .then(get_article)
-        .map(respond);
-    // PUT /api/articles/{slug}
-    let update = warp::path!("articles" / Segment)
-        .and(warp::put())
-        .and(body(limit))
-        .and(auth(ctx.clone()))
-        .and(with_ctx(ctx.clone()))
-        .then(update_article)
-        .map(respond);
-    // DELETE /api/articles/{slug}
-    let delete = warp::path!("articles" / Segment)
-        .and(warp::delete())
-        .and(auth(ctx.clone()))
-        .and(with_ctx(ctx.clone()))
-        .then(delete_article)
-        .map(respond);
-    // POST /api/articles/{slug}/favorite
-    let favorite = warp::path!("articles" / Segment / "favorite")
-        .and(warp::post())
-        .and(auth(ctx.clone()))
-        .and(with_ctx(ctx.clone()))
-        .then(favorite)
-        .map(respond);
-    // DELETE /api/articles/{slug}/favorite
-    let unfavorite = warp::path!("articles" / Segment / "favorite")
-        .and(warp::delete())
-        .and(auth(ctx.clone()))
-        .and(with_ctx(ctx))
-        .then(unfavorite)
-        .map(respond);
-    feed.or(list)
-        .unify()
-        .or(create)
-        .unify()
-        .or(get)
-        .unify()
-        .or(update)
-        .unify()
-        .or(delete)
-        .unify()
-        .or(favorite)
-        .unify()
-        .or(unfavorite)
-        .unify()
-        .boxed()
-}
-
-/// GET /api/articles/feed: articles by followed authors, newest first.
-async fn feed(query: String, auth: AuthResult, ctx: Ctx) -> Result<Response, ApiError> {
-    let caller = required(auth)?.id();
-    let query = QueryPairs::parse(&query)?;
+/// Articles by followed authors, newest first.
+async fn feed(call: Call) -> Reply {
+    let caller = call.caller().await?.id();
+    let query = call.query()?;
     let page =
         Page::parse(query.get("limit"), query.get("offset")).map_err(ApiError::Unprocessable)?;
-    let articles = ctx.db.run(move |store| store.feed(caller, page)).await?;
+    let articles = call
+        .ctx
+        .db
+        .run(move |store| store.feed(caller, page))
+        .await?;
     Ok(json(StatusCode::OK, &articles))
 }
 
-/// GET /api/articles: newest first, filtered by `tag`, `author`, `favorited`.
-async fn list_articles(query: String, auth: AuthResult, ctx: Ctx) -> Result<Response, ApiError> {
-    let viewer = auth?.map(|a| a.id());
-    let query = QueryPairs::parse(&query)?;
+/// Newest first, filtered by `tag`, `author`, `favorited`.
+async fn list_articles(call: Call) -> Reply {
+    let viewer = call.viewer().await?.map(|a| a.id());
+    let query = call.query()?;
     let page =
         Page::parse(query.get("limit"), query.get("offset")).map_err(ApiError::Unprocessable)?;
     let filter = ArticleFilter {
@@ -135,21 +69,18 @@ async fn list_articles(query: String, auth: AuthResult, ctx: Ctx) -> Result<Resp
         author: query.get("author").map(str::to_owned),
         favorited: query.get("favorited").map(str::to_owned),
     };
-    let articles = ctx
+    let articles = call
+        .ctx
         .db
         .run(move |store| store.list_articles(viewer, &filter, page))
         .await?;
     Ok(json(StatusCode::OK, &articles))
 }
 
-/// POST /api/articles: 201; the slug comes from the title.
-async fn create_article(
-    body: BodyResult,
-    auth: AuthResult,
-    ctx: Ctx,
-) -> Result<Response, ApiError> {
-    let body = body?;
-    let caller = required(auth)?.id();
+/// 201; the slug comes from the title.
+async fn create_article(mut call: Call) -> Reply {
+    let body = call.body().await?;
+    let caller = call.caller().await?.id();
     let dto: ArticleEnvelope<ArticleDto> = parse_json(&body)?;
     let a = dto.article;
     let article = NewArticle::parse(
@@ -159,33 +90,31 @@ async fn create_article(
         a.tag_list.as_deref(),
     )
     .map_err(ApiError::Unprocessable)?;
-    let view = ctx
+    let view = call
+        .ctx
         .db
         .run(move |s| store::create_article(s, caller, &article))
         .await?;
     Ok(article_reply(StatusCode::CREATED, &view))
 }
 
-/// GET /api/articles/{slug}
-async fn get_article(slug: Segment, auth: AuthResult, ctx: Ctx) -> Result<Response, ApiError> {
-    let viewer = auth?.map(|a| a.id());
-    let view = ctx
+async fn get_article(call: Call) -> Reply {
+    let viewer = call.viewer().await?.map(|a| a.id());
+    let slug = call.param("slug");
+    let view = call
+        .ctx
         .db
-        .run(move |store| store.article(viewer, &slug.0))
+        .run(move |store| store.article(viewer, &slug))
         .await
         .map_err(ApiError::store("article"))?;
     Ok(article_reply(StatusCode::OK, &view))
 }
 
-/// PUT /api/articles/{slug}: author only; a new title gives a new slug.
-async fn update_article(
-    slug: Segment,
-    body: BodyResult,
-    auth: AuthResult,
-    ctx: Ctx,
-) -> Result<Response, ApiError> {
-    let body = body?;
-    let caller = required(auth)?.id();
+/// Author only; a new title gives a new slug.
+async fn update_article(mut call: Call) -> Reply {
+    let body = call.body().await?;
+    let caller = call.caller().await?.id();
+    let slug = call.param("slug");
     let changes = parse_json::<ArticleEnvelope<ArticleDto>>(&body).and_then(|dto| {
         let a = dto.article;
         ArticleChanges::parse(
@@ -200,49 +129,56 @@ async fn update_article(
         Ok(changes) => changes,
         Err(invalid) => {
             // 404 and 403 outrank 422: look before blaming the body.
-            let slug = slug.0.clone();
-            ctx.db
+            call.ctx
+                .db
                 .run(move |store| store.check_article_editor(caller, &slug))
                 .await
                 .map_err(ApiError::store("article"))?;
             return Err(invalid);
         }
     };
-    let view = ctx
+    let view = call
+        .ctx
         .db
-        .run(move |s| store::update_article(s, caller, &slug.0, &changes))
+        .run(move |s| store::update_article(s, caller, &slug, &changes))
         .await
         .map_err(ApiError::store("article"))?;
     Ok(article_reply(StatusCode::OK, &view))
 }
 
-/// DELETE /api/articles/{slug}: author only; 204.
-async fn delete_article(slug: Segment, auth: AuthResult, ctx: Ctx) -> Result<Response, ApiError> {
-    let caller = required(auth)?.id();
-    ctx.db
-        .run(move |store| store.delete_article(caller, &slug.0))
+/// Author only; 204.
+async fn delete_article(call: Call) -> Reply {
+    let caller = call.caller().await?.id();
+    let slug = call.param("slug");
+    call.ctx
+        .db
+        .run(move |store| store.delete_article(caller, &slug))
         .await
         .map_err(ApiError::store("article"))?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// POST /api/articles/{slug}/favorite: idempotent.
-async fn favorite(slug: Segment, auth: AuthResult, ctx: Ctx) -> Result<Response, ApiError> {
-    let caller = required(auth)?.id();
-    let view = ctx
+/// Idempotent.
+async fn favorite(call: Call) -> Reply {
+    let caller = call.caller().await?.id();
+    let slug = call.param("slug");
+    let view = call
+        .ctx
         .db
-        .run(move |store| store.favorite(caller, &slug.0))
+        .run(move |store| store.favorite(caller, &slug))
         .await
         .map_err(ApiError::store("article"))?;
     Ok(article_reply(StatusCode::OK, &view))
 }
 
-/// DELETE /api/articles/{slug}/favorite: idempotent.
-async fn unfavorite(slug: Segment, auth: AuthResult, ctx: Ctx) -> Result<Response, ApiError> {
-    let caller = required(auth)?.id();
-    let view = ctx
+/// Idempotent.
+async fn unfavorite(call: Call) -> Reply {
+    let caller = call.caller().await?.id();
+    let slug = call.param("slug");
+    let view = call
+        .ctx
         .db
-        .run(move |store| store.unfavorite(caller, &slug.0))
+        .run(move |store| store.unfavorite(caller, &slug))
         .await
         .map_err(ApiError::store("article"))?;
     Ok(article_reply(StatusCode::OK, &view))

@@ -2,14 +2,19 @@
 //! Spec: <https://realworld-docs.netlify.app/specifications/backend/endpoints/#add-comments-to-an-article>
 
 use serde::Deserialize;
-use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
-use warp::reply::{Reply, Response};
-use warp::Filter;
+use warp::reply::Reply as _;
 
-use super::extract::{auth, body, parse_json, required, AuthResult, BodyResult, Segment};
-use super::{enveloped, respond, with_ctx, ApiError, Ctx};
+use super::extract::parse_json;
+use super::route::{route, Call, Reply, Route};
+use super::{enveloped, ApiError};
 use crate::domain::comment::parse_comment_body;
+
+pub const ROUTES: &[Route] = &[
+    route!(GET "/api/articles/:slug/comments" => list_comments),
+    route!(POST "/api/articles/:slug/comments" => add_comment),
+    route!(DELETE "/api/articles/:slug/comments/:id" => delete_comment),
+];
 
 #[derive(Deserialize)]
 struct CommentEnvelope {
@@ -21,53 +26,24 @@ struct CommentDto {
     body: Option<String>,
 }
 
-pub fn routes(ctx: Ctx) -> BoxedFilter<(Response,)> {
-    // GET /api/articles/{slug}/comments
-    let list = warp::path!("articles" / Segment / "comments")
-        .and(warp::get())
-        .and(auth(ctx.clone()))
-        .and(with_ctx(ctx.clone()))
-        .then(list_comments)
-        .map(respond);
-    // POST /api/articles/{slug}/comments
-    let add = warp::path!("articles" / Segment / "comments")
-        .and(warp::post())
-        .and(body(ctx.max_body_bytes))
-        .and(auth(ctx.clone()))
-        .and(with_ctx(ctx.clone()))
-        .then(add_comment)
-        .map(respond);
-    // DELETE /api/articles/{slug}/comments/{id}: the id stays a string here so
-    // a non-numeric one is a 404 from the handler, not a routing miss.
-    let delete = warp::path!("articles" / Segment / "comments" / String)
-        .and(warp::delete())
-        .and(auth(ctx.clone()))
-        .and(with_ctx(ctx))
-        .then(delete_comment)
-        .map(respond);
-    list.or(add).unify().or(delete).unify().boxed()
-}
-
-/// GET /api/articles/{slug}/comments: oldest first.
-async fn list_comments(slug: Segment, auth: AuthResult, ctx: Ctx) -> Result<Response, ApiError> {
-    let viewer = auth?.map(|a| a.id());
-    let comments = ctx
+/// Oldest first.
+async fn list_comments(call: Call) -> Reply {
+    let viewer = call.viewer().await?.map(|a| a.id());
+    let slug = call.param("slug");
+    let comments = call
+        .ctx
         .db
-        .run(move |store| store.comments(viewer, &slug.0))
+        .run(move |store| store.comments(viewer, &slug))
         .await
         .map_err(ApiError::store("article"))?;
     Ok(enveloped(StatusCode::OK, "comments", &comments))
 }
 
-/// POST /api/articles/{slug}/comments: 200 with the comment.
-async fn add_comment(
-    slug: Segment,
-    body: BodyResult,
-    auth: AuthResult,
-    ctx: Ctx,
-) -> Result<Response, ApiError> {
-    let body = body?;
-    let caller = required(auth)?.id();
+/// 200 with the comment.
+async fn add_comment(mut call: Call) -> Reply {
+    let body = call.body().await?;
+    let caller = call.caller().await?.id();
+    let slug = call.param("slug");
     let text = parse_json::<CommentEnvelope>(&body).and_then(|dto| {
         parse_comment_body(dto.comment.body.as_deref()).map_err(ApiError::Unprocessable)
     });
@@ -75,35 +51,33 @@ async fn add_comment(
         Ok(text) => text,
         Err(invalid) => {
             // An unknown article (404) outranks a bad body (422).
-            let slug = slug.0.clone();
-            ctx.db
+            call.ctx
+                .db
                 .run(move |store| store.check_article_exists(&slug))
                 .await
                 .map_err(ApiError::store("article"))?;
             return Err(invalid);
         }
     };
-    let comment = ctx
+    let comment = call
+        .ctx
         .db
-        .run(move |store| store.add_comment(caller, &slug.0, &text))
+        .run(move |store| store.add_comment(caller, &slug, &text))
         .await
         .map_err(ApiError::store("article"))?;
     Ok(enveloped(StatusCode::OK, "comment", &comment))
 }
 
-/// DELETE /api/articles/{slug}/comments/{id}: the comment's author only; 204.
-async fn delete_comment(
-    slug: Segment,
-    id: String,
-    auth: AuthResult,
-    ctx: Ctx,
-) -> Result<Response, ApiError> {
-    let caller = required(auth)?.id();
-    let Ok(id) = id.parse::<i64>() else {
+/// The comment's author only; 204. A non-numeric id names no comment.
+async fn delete_comment(call: Call) -> Reply {
+    let caller = call.caller().await?.id();
+    let slug = call.param("slug");
+    let Ok(id) = call.param("id").parse::<i64>() else {
         return Err(ApiError::NotFound("comment not found".into()));
     };
-    ctx.db
-        .run(move |store| store.delete_comment(caller, &slug.0, id))
+    call.ctx
+        .db
+        .run(move |store| store.delete_comment(caller, &slug, id))
         .await
         .map_err(ApiError::store("comment"))?;
     Ok(StatusCode::NO_CONTENT.into_response())

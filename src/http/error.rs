@@ -18,7 +18,7 @@ pub enum ApiError {
     /// 404: unknown route, slug, username or comment.
     NotFound(String),
     /// 405: the path exists but not with this method; lists those it has.
-    MethodNotAllowed(&'static str),
+    MethodNotAllowed(String),
     /// 413: the body is larger than the configured limit.
     PayloadTooLarge(u64),
     /// 422: invalid input, duplicates, malformed JSON; one message per problem.
@@ -137,7 +137,9 @@ impl Reply for ApiError {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Token"));
             }
             ApiError::MethodNotAllowed(allow) => {
-                headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+                if let Ok(value) = HeaderValue::from_str(&allow) {
+                    headers.insert(header::ALLOW, value);
+                }
             }
             ApiError::Unavailable(_) | ApiError::NotReady(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

@@ -1,18 +1,15 @@
-//! Request extractors: the body (with its size limit), the caller's
-//! identity, query pairs and path segments.
-//!
-//! Body and auth filters never reject: they extract a `Result`, and the
-//! handler decides in the policy's order (413, then 401, then 404, 403,
-//! 422). A rejection would make warp try the next route instead.
+//! What handlers read from a request, through [`super::route::Call`]: the
+//! body (with its size limit), the caller's identity, query pairs and the
+//! client's address. Each returns a `Result`, and the handler takes them in
+//! the policy's order (413, then 401, then 404, 403, 422).
 
 use std::convert::Infallible;
-use std::str::FromStr;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use serde::de::DeserializeOwned;
 use warp::http::HeaderMap;
-use warp::{Buf, Filter, Rejection};
+use warp::{Buf, Filter};
 
 use super::{ApiError, Ctx};
 use crate::auth::jwt::TokenError;
@@ -39,13 +36,7 @@ pub type AuthResult = Result<Option<AuthUser>, ApiError>;
 
 /// Reads the whole body, refusing more than `limit` bytes (413), whether
 /// the length is declared or the body is chunked.
-pub fn body(limit: u64) -> impl Filter<Extract = (BodyResult,), Error = Rejection> + Clone {
-    warp::header::headers_cloned()
-        .and(warp::body::stream())
-        .then(move |headers: HeaderMap, stream| read_limited(headers, stream, limit))
-}
-
-async fn read_limited<S, B>(headers: HeaderMap, stream: S, limit: u64) -> BodyResult
+pub(super) async fn read_limited<S, B>(headers: &HeaderMap, stream: S, limit: u64) -> BodyResult
 where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
@@ -99,14 +90,7 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 
 /// Identifies the caller from `Authorization: Token <jwt>` (or `Bearer`).
 /// The token's user must still exist and its credential version must match.
-pub fn auth(ctx: Ctx) -> impl Filter<Extract = (AuthResult,), Error = Infallible> + Clone {
-    warp::header::headers_cloned().then(move |headers: HeaderMap| {
-        let ctx = ctx.clone();
-        async move { authenticate(&ctx, &headers).await }
-    })
-}
-
-async fn authenticate(ctx: &Ctx, headers: &HeaderMap) -> AuthResult {
+pub(super) async fn authenticate(ctx: &Ctx, headers: &HeaderMap) -> AuthResult {
     let Some(value) = headers.get(warp::http::header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -143,13 +127,6 @@ async fn authenticate(ctx: &Ctx, headers: &HeaderMap) -> AuthResult {
     Ok(Some(AuthUser { user, token }))
 }
 
-/// Turns an optional caller into a required one (401 when anonymous).
-pub fn required(auth: AuthResult) -> Result<AuthUser, ApiError> {
-    auth?.ok_or(ApiError::Unauthorized(
-        "this endpoint needs a token: send 'Authorization: Token <jwt>'",
-    ))
-}
-
 /// The client's address as a limiter key (see [`super::client`]); requests
 /// that did not come through the server (none in practice) share one key.
 pub fn client_addr() -> impl Filter<Extract = (String,), Error = Infallible> + Clone {
@@ -158,11 +135,6 @@ pub fn client_addr() -> impl Filter<Extract = (String,), Error = Infallible> + C
             addr.map_or_else(|| "unknown".to_owned(), |a| a.0.to_string())
         },
     )
-}
-
-/// The raw query string, empty when there is none.
-pub fn raw_query() -> impl Filter<Extract = (String,), Error = Infallible> + Clone {
-    warp::query::raw().or(warp::any().map(String::new)).unify()
 }
 
 /// Decoded `key=value` pairs; the first occurrence of a key wins, and empty
@@ -184,20 +156,5 @@ impl QueryPairs {
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
             .filter(|v| !v.is_empty())
-    }
-}
-
-/// A percent-decoded path segment (slugs, usernames). Invalid UTF-8 fails
-/// the match, which ends as 404.
-#[derive(Clone, Debug)]
-pub struct Segment(pub String);
-
-impl FromStr for Segment {
-    type Err = std::str::Utf8Error;
-
-    fn from_str(raw: &str) -> Result<Self, Self::Err> {
-        percent_encoding::percent_decode_str(raw)
-            .decode_utf8()
-            .map(|s| Segment(s.into_owned()))
     }
 }

@@ -1,16 +1,18 @@
 //! The HTTP API under `/api`, built with warp.
 //!
-//! [`routes`] mounts one filter per resource module (users, profiles,
-//! articles, comments, tags), then a fallback that answers 404 or 405 with
-//! an `Allow` header, then CORS and logging. Handlers return
-//! `Result<Response, ApiError>`: application errors are replies, never
-//! rejections.
+//! Each resource module (users, profiles, articles, comments, tags, ops)
+//! lists its endpoints in a route table, one line each; [`routes`] serves
+//! the tables through one dispatcher ([`route`]) that also answers 404, and
+//! 405 with an `Allow` header derived from the same tables, then adds CORS.
+//! Handlers return `Result<Response, ApiError>`: application errors are
+//! replies, never rejections.
 
 pub mod client;
 pub mod error;
 pub mod extract;
 pub mod ops;
 pub mod rejection;
+pub mod route;
 
 mod articles;
 mod comments;
@@ -18,18 +20,18 @@ mod profiles;
 mod tags;
 mod users;
 
-use std::convert::Infallible;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use serde::Serialize;
 use warp::filters::BoxedFilter;
-use warp::http::StatusCode;
+use warp::http::{HeaderMap, Method, StatusCode};
+use warp::path::FullPath;
 use warp::reply::{Reply, Response};
 use warp::Filter;
 
 pub use error::ApiError;
-
-use std::sync::atomic::AtomicBool;
+use route::{Call, Resolved, Table};
 
 use crate::auth::jwt::Tokens;
 use crate::auth::limits::Limits;
@@ -51,10 +53,29 @@ pub struct Ctx {
     pub schema_needed: i64,
 }
 
-/// Hands the shared context to a handler.
-pub(crate) fn with_ctx(ctx: Ctx) -> impl Filter<Extract = (Ctx,), Error = Infallible> + Clone {
-    warp::any().map(move || ctx.clone())
-}
+/// Every endpoint, in matching order.
+pub const ALL: Table = Table(&[
+    users::ROUTES,
+    profiles::ROUTES,
+    articles::ROUTES,
+    comments::ROUTES,
+    tags::ROUTES,
+    ops::PROBES,
+    ops::METRICS,
+]);
+
+/// The API's address when `/metrics` is served on an address of its own.
+const WITHOUT_METRICS: Table = Table(&[
+    users::ROUTES,
+    profiles::ROUTES,
+    articles::ROUTES,
+    comments::ROUTES,
+    tags::ROUTES,
+    ops::PROBES,
+]);
+
+/// `metrics_listen`'s address.
+const METRICS_ONLY: Table = Table(&[ops::METRICS]);
 
 /// A JSON response with `status`.
 pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
@@ -85,13 +106,52 @@ impl<T: Serialize> Serialize for Envelope<'_, T> {
     }
 }
 
-/// Renders a handler's result, error or not.
-pub(crate) fn respond(result: Result<Response, ApiError>) -> Response {
-    result.unwrap_or_else(Reply::into_response)
-}
-
 fn into_response<R: Reply>(reply: R) -> Response {
     reply.into_response()
+}
+
+/// Serves `table`: the matching route's handler, else 405 with the path's
+/// methods, else 404.
+fn dispatch(
+    ctx: Ctx,
+    table: Table,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    warp::method()
+        .and(warp::path::full())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .and(warp::header::headers_cloned())
+        .and(warp::body::stream())
+        .and(extract::client_addr())
+        .then(
+            move |method: Method, path: FullPath, query, headers: HeaderMap, body, client| {
+                let ctx = ctx.clone();
+                async move {
+                    match table.resolve(&method, path.as_str()) {
+                        Resolved::Found(route, params) => {
+                            let call = Call::new(ctx, params, query, headers, body, client);
+                            (route.handler)(call)
+                                .await
+                                .unwrap_or_else(Reply::into_response)
+                        }
+                        Resolved::WrongMethod(allow) => {
+                            ApiError::MethodNotAllowed(allow).into_response()
+                        }
+                        Resolved::Unknown => {
+                            ApiError::NotFound(format!("no resource at {}", path.as_str()))
+                                .into_response()
+                        }
+                    }
+                }
+            },
+        )
+}
+
+/// `/metrics` alone, for `metrics_listen`.
+pub fn metrics_routes(ctx: Ctx) -> BoxedFilter<(Response,)> {
+    dispatch(ctx, METRICS_ONLY)
+        .recover(rejection::recover)
+        .map(into_response)
+        .boxed()
 }
 
 /// Options for CORS, from configuration: `*` or a list of origins.
@@ -100,19 +160,7 @@ pub struct CorsOrigins(pub Vec<String>);
 /// Every route of the service. `/metrics` is among them unless it is
 /// served on its own address.
 pub fn routes(ctx: Ctx, cors: &CorsOrigins, with_metrics: bool) -> BoxedFilter<(Response,)> {
-    let operations = ops::routes(ctx.clone(), with_metrics);
-    let api = warp::path("api").and(
-        users::routes(ctx.clone())
-            .or(profiles::routes(ctx.clone()))
-            .unify()
-            // articles owns /articles/feed before /articles/{slug}
-            .or(articles::routes(ctx.clone()))
-            .unify()
-            .or(comments::routes(ctx.clone()))
-            .unify()
-            .or(tags::routes(ctx))
-            .unify(),
-    );
+    let table = if with_metrics { ALL } else { WITHOUT_METRICS };
     let mut cors_filter = warp::cors()
         .allow_methods(["GET", "POST", "PUT", "DELETE", "OPTIONS"])
         .allow_headers([
@@ -130,10 +178,7 @@ pub fn routes(ctx: Ctx, cors: &CorsOrigins, with_metrics: bool) -> BoxedFilter<(
     } else {
         cors_filter.allow_origins(cors.0.iter().map(String::as_str))
     };
-    api.or(operations)
-        .unify()
-        .or(rejection::fallback())
-        .unify()
+    dispatch(ctx, table)
         .with(cors_filter)
         .recover(rejection::recover)
         .map(into_response)
@@ -143,4 +188,87 @@ pub fn routes(ctx: Ctx, cors: &CorsOrigins, with_metrics: bool) -> BoxedFilter<(
         ))
         .map(into_response)
         .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allow(path: &str) -> Option<String> {
+        match ALL.resolve(&Method::PATCH, path) {
+            Resolved::WrongMethod(allow) => Some(allow),
+            Resolved::Found(..) => panic!("nothing serves PATCH"),
+            Resolved::Unknown => None,
+        }
+    }
+
+    #[test]
+    fn known_paths_list_their_methods() {
+        let cases = [
+            ("/api/users", Some("POST")),
+            ("/api/user", Some("GET, HEAD, PUT")),
+            ("/api/profiles/jake/follow", Some("POST, DELETE")),
+            ("/api/articles", Some("GET, HEAD, POST")),
+            ("/api/articles/feed", Some("GET, HEAD, PUT, DELETE")),
+            ("/api/articles/how-to/comments/7", Some("DELETE")),
+            ("/api/tags", Some("GET, HEAD")),
+            ("/metrics", Some("GET, HEAD")),
+            ("/api/nothing", None),
+            ("/api/articles/a/b/c/d", None),
+            ("/api/articles/", Some("GET, HEAD, POST")),
+            ("/api/articles//", None),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(allow(path).as_deref(), expected, "{path}");
+        }
+    }
+
+    #[test]
+    fn requests_are_labelled_with_their_route_template() {
+        let cases = [
+            (
+                Method::DELETE,
+                "/api/articles/how-to/comments/7",
+                Some("/api/articles/:slug/comments/:id"),
+            ),
+            (
+                Method::GET,
+                "/api/profiles/jake",
+                Some("/api/profiles/:username"),
+            ),
+            (
+                Method::GET,
+                "/api/articles/feed",
+                Some("/api/articles/feed"),
+            ),
+            (
+                Method::PUT,
+                "/api/articles/feed",
+                Some("/api/articles/:slug"),
+            ),
+            (Method::PATCH, "/api/tags", Some("/api/tags")),
+            (Method::GET, "/api/nothing", None),
+        ];
+        for (method, path, template) in cases {
+            assert_eq!(ALL.template(&method, path), template, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn no_two_routes_share_a_method_and_template() {
+        let mut seen = std::collections::HashSet::new();
+        for route in ALL.routes() {
+            assert!(
+                seen.insert((route.verb, route.template)),
+                "{:?} {} is listed twice",
+                route.verb,
+                route.template
+            );
+        }
+        assert_eq!(
+            seen.len(),
+            22,
+            "19 API endpoints and 3 operations endpoints"
+        );
+    }
 }

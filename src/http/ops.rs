@@ -6,43 +6,31 @@
 
 use std::sync::atomic::Ordering;
 
-use warp::filters::BoxedFilter;
 use warp::http::{header, HeaderValue, StatusCode};
-use warp::reply::{Reply, Response};
-use warp::Filter;
+use warp::reply::{Reply as _, Response};
 
-use super::{json, respond, with_ctx, ApiError, Ctx};
-use crate::telemetry::metrics::METRICS;
+use super::route::{route, Call, Reply, Route};
+use super::{json, ApiError, Ctx};
+use crate::telemetry::metrics::METRICS as REGISTRY;
 
-pub fn routes(ctx: Ctx, with_metrics: bool) -> BoxedFilter<(Response,)> {
-    // GET /healthz
-    let health = warp::path!("healthz")
-        .and(warp::get())
-        .map(|| json(StatusCode::OK, &serde_json::json!({"status": "ok"})));
-    // GET /readyz
-    let ready = warp::path!("readyz")
-        .and(warp::get())
-        .and(with_ctx(ctx.clone()))
-        .then(readiness)
-        .map(respond);
-    let ops = health.or(ready).unify();
-    if with_metrics {
-        ops.or(metrics_route(ctx)).unify().boxed()
-    } else {
-        ops.boxed()
-    }
+pub const PROBES: &[Route] = &[
+    route!(GET "/healthz" => health),
+    route!(GET "/readyz" => readiness),
+];
+
+/// Served on the API's address, or alone on `metrics_listen` when set.
+pub const METRICS: &[Route] = &[route!(GET "/metrics" => metrics)];
+
+async fn health(_call: Call) -> Reply {
+    Ok(json(StatusCode::OK, &serde_json::json!({"status": "ok"})))
 }
 
-/// GET /metrics, also served alone on `metrics_listen` when that is set.
-pub fn metrics_route(ctx: Ctx) -> BoxedFilter<(Response,)> {
-    warp::path!("metrics")
-        .and(warp::get())
-        .and(with_ctx(ctx))
-        .map(render_metrics)
-        .boxed()
+async fn metrics(call: Call) -> Reply {
+    Ok(render_metrics(&call.ctx))
 }
 
-async fn readiness(ctx: Ctx) -> Result<Response, ApiError> {
+async fn readiness(call: Call) -> Reply {
+    let ctx = &call.ctx;
     if ctx.draining.load(Ordering::Relaxed) {
         return Err(ApiError::NotReady("shutting down".into()));
     }
@@ -63,18 +51,18 @@ async fn readiness(ctx: Ctx) -> Result<Response, ApiError> {
     ))
 }
 
-fn render_metrics(ctx: Ctx) -> Response {
+fn render_metrics(ctx: &Ctx) -> Response {
     let pool = ctx.db.store().pool_state();
-    METRICS.pool_max.set(i64::from(pool.max));
-    METRICS
+    REGISTRY.pool_max.set(i64::from(pool.max));
+    REGISTRY
         .pool_connections
         .with_label_values(&["idle"])
         .set(i64::from(pool.idle));
-    METRICS
+    REGISTRY
         .pool_connections
         .with_label_values(&["busy"])
         .set(i64::from(pool.open.saturating_sub(pool.idle)));
-    let mut response = METRICS.render().into_response();
+    let mut response = REGISTRY.render().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

@@ -2,15 +2,21 @@
 //! Spec: <https://realworld-docs.netlify.app/specifications/backend/endpoints/>
 
 use serde::{Deserialize, Deserializer, Serialize};
-use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 use warp::reply::Response;
-use warp::Filter;
 
-use super::extract::{auth, body, client_addr, parse_json, required, AuthResult, BodyResult};
-use super::{json, respond, with_ctx, ApiError, Ctx};
+use super::extract::parse_json;
+use super::route::{route, Call, Reply, Route};
+use super::{json, ApiError};
 use crate::domain::user::{email_key, NewUser, UserChanges};
 use crate::domain::views::UserRecord;
+
+pub const ROUTES: &[Route] = &[
+    route!(POST "/api/users/login" => login),
+    route!(POST "/api/users" => register),
+    route!(GET "/api/user" => current_user),
+    route!(PUT "/api/user" => update_user),
+];
 
 #[derive(Deserialize)]
 struct UserEnvelope<T> {
@@ -77,60 +83,12 @@ fn user_reply(status: StatusCode, user: &UserRecord, token: &str) -> Response {
     )
 }
 
-pub fn routes(ctx: Ctx) -> BoxedFilter<(Response,)> {
-    let limit = ctx.max_body_bytes;
-    // POST /api/users/login
-    let login = warp::path!("users" / "login")
-        .and(warp::post())
-        .and(body(limit))
-        .and(auth(ctx.clone()))
-        .and(client_addr())
-        .and(with_ctx(ctx.clone()))
-        .then(login)
-        .map(respond);
-    // POST /api/users
-    let register = warp::path!("users")
-        .and(warp::post())
-        .and(body(limit))
-        .and(auth(ctx.clone()))
-        .and(client_addr())
-        .and(with_ctx(ctx.clone()))
-        .then(register)
-        .map(respond);
-    // GET /api/user
-    let current = warp::path!("user")
-        .and(warp::get())
-        .and(auth(ctx.clone()))
-        .then(current_user)
-        .map(respond);
-    // PUT /api/user
-    let update = warp::path!("user")
-        .and(warp::put())
-        .and(body(limit))
-        .and(auth(ctx.clone()))
-        .and(with_ctx(ctx))
-        .then(update_user)
-        .map(respond);
-    login
-        .or(register)
-        .unify()
-        .or(current)
-        .unify()
-        .or(update)
-        .unify()
-        .boxed()
-}
-
-/// POST /api/users: 201 with the new user and a token. Valid attempts are
-/// counted per client address (each costs a password hash).
-async fn register(
-    body: BodyResult,
-    auth: AuthResult,
-    client: String,
-    ctx: Ctx,
-) -> Result<Response, ApiError> {
-    let body = body?;
-    auth?;
+/// 201 with the new user and a token. Valid attempts are counted per
+/// client address (each costs a password hash).
+async fn register(mut call: Call) -> Reply {
+    let body = call.body().await?;
+    call.viewer().await?;
+    let ctx = &call.ctx;
     let dto: UserEnvelope<RegisterDto> = parse_json(&body)?;
     let new = NewUser::parse(
         dto.user.username.as_deref(),
@@ -141,7 +99,7 @@ async fn register(
     // Counted whatever the outcome: each valid attempt costs a hash.
     ctx.limits
         .registrations_per_address
-        .acquire(&client)
+        .acquire(call.client())
         .map_err(ApiError::TooManyRequests)?;
     let hash = ctx.passwords.hash(new.password.expose().to_owned()).await?;
     let user = ctx
@@ -152,17 +110,13 @@ async fn register(
     Ok(user_reply(StatusCode::CREATED, &user, &token))
 }
 
-/// POST /api/users/login: the same 401 for an unknown email and a wrong
-/// password, after the same amount of hashing work. Failures are counted
-/// per email and per client address; past either limit, 429.
-async fn login(
-    body: BodyResult,
-    auth: AuthResult,
-    client: String,
-    ctx: Ctx,
-) -> Result<Response, ApiError> {
-    let body = body?;
-    auth?;
+/// The same 401 for an unknown email and a wrong password, after the same
+/// amount of hashing work. Failures are counted per email and per client
+/// address; past either limit, 429.
+async fn login(mut call: Call) -> Reply {
+    let body = call.body().await?;
+    call.viewer().await?;
+    let ctx = &call.ctx;
     let dto: UserEnvelope<LoginDto> = parse_json(&body)?;
     let mut problems = Vec::new();
     let email = dto.user.email.filter(|e| !e.trim().is_empty());
@@ -181,7 +135,7 @@ async fn login(
     // the limit; forgiven unless the password turns out wrong.
     let attempt = ctx
         .limits
-        .begin_login(&key, &client)
+        .begin_login(&key, call.client())
         .map_err(ApiError::TooManyRequests)?;
     let lookup = key.clone();
     let user = ctx
@@ -202,17 +156,18 @@ async fn login(
     }
 }
 
-/// GET /api/user: the caller, with the token they presented.
-async fn current_user(auth: AuthResult) -> Result<Response, ApiError> {
-    let caller = required(auth)?;
+/// The caller, with the token they presented.
+async fn current_user(call: Call) -> Reply {
+    let caller = call.caller().await?;
     Ok(user_reply(StatusCode::OK, &caller.user, &caller.token))
 }
 
-/// PUT /api/user: changes any of the fields; a new password revokes every
-/// earlier token, so the reply carries a fresh one.
-async fn update_user(body: BodyResult, auth: AuthResult, ctx: Ctx) -> Result<Response, ApiError> {
-    let body = body?;
-    let caller = required(auth)?;
+/// Changes any of the fields; a new password revokes every earlier token,
+/// so the reply carries a fresh one.
+async fn update_user(mut call: Call) -> Reply {
+    let body = call.body().await?;
+    let caller = call.caller().await?;
+    let ctx = &call.ctx;
     let dto: UserEnvelope<UpdateDto> = parse_json(&body)?;
     let u = dto.user;
     let changes = UserChanges::parse(
