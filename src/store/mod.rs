@@ -7,7 +7,6 @@
 //! (unique slugs, the migration list) is written once here.
 
 pub mod migrate;
-pub mod pg_tls;
 pub mod postgres;
 pub mod sqlite;
 
