@@ -8,7 +8,6 @@
 
 mod database_url;
 pub mod migrate;
-pub mod pg_tls;
 pub mod postgres;
 pub mod sqlite;
 

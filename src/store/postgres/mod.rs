@@ -1,0 +1,400 @@
+//! The PostgreSQL backend: the synchronous `postgres` client pooled with
+//! r2d2 (`r2d2_postgres`), TLS through rustls ([`tls`]).
+//!
+//! Each pooled connection keeps the statements it has prepared, so a query
+//! is parsed and planned once per connection and afterwards costs one round
+//! trip. Multi-statement writes run in one transaction; a list's page and
+//! count are one statement, so they share its snapshot.
+//!
+//! This file holds the pool, the `Session` every query goes through and the
+//! one `impl Store`, which shows for each call whether it runs in a
+//! transaction (`write`) or not (`direct`). The SQL is in one file per
+//! resource, the same files as the SQLite backend's.
+
+mod articles;
+mod comments;
+mod listing;
+mod profiles;
+mod schema;
+pub mod tls;
+mod users;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use postgres::error::SqlState;
+use postgres::types::ToSql;
+use postgres::{Client, GenericClient, Row, Statement};
+use r2d2::{Pool, PooledConnection};
+use r2d2_postgres::PostgresConnectionManager;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use super::{
+    migrate, AppliedMigration, PoolOptions, PoolState, Store, StoreError, StoreResult, UniqueKey,
+};
+use crate::domain::article::{ArticleChanges, ArticleFilter, NewArticle, Page};
+use crate::domain::user::{NewUser, UserChanges};
+use crate::domain::views::{ArticlePage, ArticleView, CommentView, Profile, Timestamp, UserRecord};
+use crate::domain::UserId;
+
+type Param<'a> = &'a (dyn ToSql + Sync);
+
+/// A pooled client and the statements prepared on it.
+pub struct PgConnection {
+    client: Client,
+    statements: HashMap<String, Statement>,
+}
+
+/// Wraps `r2d2_postgres`' manager to attach a statement cache to each
+/// connection (its own connections are bare clients).
+pub struct Manager {
+    inner: PostgresConnectionManager<MakeRustlsConnect>,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = PgConnection;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> Result<PgConnection, postgres::Error> {
+        Ok(PgConnection {
+            client: self.inner.connect()?,
+            statements: HashMap::new(),
+        })
+    }
+
+    fn is_valid(&self, conn: &mut PgConnection) -> Result<(), postgres::Error> {
+        self.inner.is_valid(&mut conn.client)
+    }
+
+    fn has_broken(&self, conn: &mut PgConnection) -> bool {
+        self.inner.has_broken(&mut conn.client)
+    }
+}
+
+pub struct PgStore {
+    /// Always `Some` until the store is dropped (see `Drop`).
+    pool: Option<Pool<Manager>>,
+}
+
+impl Drop for PgStore {
+    /// Closing a synchronous client blocks on its own small runtime, which
+    /// panics on an async runtime's thread; the last owner of the store is
+    /// often one. So the connections are closed on a plain thread.
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                let _ = std::thread::spawn(move || drop(pool)).join();
+            }
+        }
+    }
+}
+
+impl PgStore {
+    /// Connects, retrying with backoff for `startup_timeout` (the database
+    /// may start after us), then fails with the last reason.
+    pub fn open(url: &str, options: &PoolOptions) -> Result<Self, String> {
+        let target = tls::parse_url(url)?;
+        let tls = tls::connector(&target.verify)?;
+        let mut config = target.config;
+        with_statement_timeout(&mut config, options.statement_timeout);
+        let manager = Manager {
+            inner: PostgresConnectionManager::new(config, tls),
+        };
+        // Connect once by hand first: it fails fast with the real reason
+        // (refused, TLS, auth), where the pool would wait out its timeout.
+        let deadline = Instant::now() + Duration::from_secs(options.startup_timeout_secs);
+        let mut backoff = Duration::from_millis(200);
+        let first = loop {
+            match r2d2::ManageConnection::connect(&manager) {
+                Ok(conn) => break conn,
+                Err(e) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Err(format!(
+                            "cannot connect to PostgreSQL within {}s: {e}",
+                            options.startup_timeout_secs
+                        ));
+                    }
+                    let pause = backoff.min(deadline - now);
+                    tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "PostgreSQL not reachable yet");
+                    std::thread::sleep(pause);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        };
+        drop(first);
+        let pool = Pool::builder()
+            .max_size(options.pool_size)
+            // Open connections on demand: many replicas (and parallel tests)
+            // would otherwise hold max_size connections each from the start.
+            .min_idle(Some(0))
+            // A broken connection is noticed by its failing query (then
+            // discarded); a check on every checkout would cost a round trip.
+            .test_on_check_out(false)
+            .connection_timeout(Duration::from_millis(options.pool_timeout_ms))
+            .build_unchecked(manager);
+        Ok(PgStore { pool: Some(pool) })
+    }
+
+    fn pool(&self) -> &Pool<Manager> {
+        self.pool
+            .as_ref()
+            .expect("the pool is present until the store is dropped")
+    }
+
+    fn conn(&self) -> StoreResult<PooledConnection<Manager>> {
+        super::checkout(self.pool())
+    }
+
+    /// Runs one statement (or independent ones) without a transaction.
+    fn direct<T>(
+        &self,
+        f: impl FnOnce(&mut Session<'_, Client>) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let mut conn = self.conn()?;
+        let PgConnection { client, statements } = &mut *conn;
+        f(&mut Session { client, statements })
+    }
+
+    /// Runs `f` in a transaction and commits it.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&mut Session<'_, postgres::Transaction<'_>>) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let mut conn = self.conn()?;
+        let PgConnection { client, statements } = &mut *conn;
+        let mut tx = client.transaction()?;
+        let value = f(&mut Session {
+            client: &mut tx,
+            statements,
+        })?;
+        tx.commit()?;
+        Ok(value)
+    }
+}
+
+/// Sets `statement_timeout` for every pooled connection as a startup
+/// option (no extra round trip), unless the URL's `options` set one.
+fn with_statement_timeout(config: &mut postgres::Config, timeout: Duration) {
+    let existing = config.get_options().unwrap_or("").to_owned();
+    if existing.contains("statement_timeout") {
+        return;
+    }
+    let ours = format!("-c statement_timeout={}", timeout.as_millis().max(1));
+    config.options(
+        if existing.is_empty() {
+            ours
+        } else {
+            format!("{existing} {ours}")
+        }
+        .as_str(),
+    );
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        if let Some(db) = e.as_db_error() {
+            let code = db.code();
+            if *code == SqlState::UNIQUE_VIOLATION {
+                return match db.constraint() {
+                    Some("users_username_key") => StoreError::Conflict(UniqueKey::Username),
+                    Some("users_email_key") => StoreError::Conflict(UniqueKey::Email),
+                    Some("articles_slug_key") => StoreError::Conflict(UniqueKey::Slug),
+                    _ => StoreError::Backend(e.to_string()),
+                };
+            }
+            // Class 08 (connection), 57P0x (shutdown, cannot connect now),
+            // 53300 (too many connections), 57014 (cancelled by
+            // statement_timeout): worth retrying later.
+            let code = code.code();
+            if code.starts_with("08")
+                || code.starts_with("57P")
+                || code == "53300"
+                || code == "57014"
+            {
+                return StoreError::Unavailable(e.to_string());
+            }
+            return StoreError::Backend(e.to_string());
+        }
+        if e.is_closed() || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>())
+        {
+            return StoreError::Unavailable(e.to_string());
+        }
+        StoreError::Backend(e.to_string())
+    }
+}
+
+/// A client (or transaction) plus its connection's statement cache.
+struct Session<'a, C: GenericClient> {
+    client: &'a mut C,
+    statements: &'a mut HashMap<String, Statement>,
+}
+
+impl<C: GenericClient> Session<'_, C> {
+    fn statement(&mut self, sql: &str) -> StoreResult<Statement> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(sql)?;
+        self.statements.insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+
+    fn query(&mut self, sql: &str, params: &[Param<'_>]) -> StoreResult<Vec<Row>> {
+        let statement = self.statement(sql)?;
+        Ok(self.client.query(&statement, params)?)
+    }
+
+    /// Exactly one row; `NotFound` when there is none.
+    fn one(&mut self, sql: &str, params: &[Param<'_>]) -> StoreResult<Row> {
+        self.opt(sql, params)?.ok_or(StoreError::NotFound)
+    }
+
+    fn opt(&mut self, sql: &str, params: &[Param<'_>]) -> StoreResult<Option<Row>> {
+        let statement = self.statement(sql)?;
+        Ok(self.client.query_opt(&statement, params)?)
+    }
+
+    fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> StoreResult<u64> {
+        let statement = self.statement(sql)?;
+        Ok(self.client.execute(&statement, params)?)
+    }
+}
+
+fn to_time(ts: Timestamp) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ts.0.max(0) as u64)
+}
+
+fn from_time(time: SystemTime) -> Timestamp {
+    Timestamp(
+        time.duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64),
+    )
+}
+
+fn viewer_id(viewer: Option<UserId>) -> Option<i64> {
+    viewer.map(|v| v.0)
+}
+
+impl Store for PgStore {
+    fn migrate(&self) -> StoreResult<Vec<AppliedMigration>> {
+        self.write(schema::migrate)
+    }
+
+    fn applied_migrations(&self) -> StoreResult<Vec<migrate::Recorded>> {
+        self.direct(schema::applied_migrations)
+    }
+
+    fn setting_or_insert(&self, key: &str, candidate: &str) -> StoreResult<String> {
+        self.write(|s| schema::setting_or_insert(s, key, candidate))
+    }
+
+    fn create_user(&self, user: &NewUser, password_hash: &str) -> StoreResult<UserRecord> {
+        self.direct(|s| users::create(s, user, password_hash))
+    }
+
+    fn user_by_id(&self, id: UserId) -> StoreResult<UserRecord> {
+        self.direct(|s| users::by_id(s, id))
+    }
+
+    fn user_by_email(&self, email_key: &str) -> StoreResult<Option<UserRecord>> {
+        self.direct(|s| users::by_email(s, email_key))
+    }
+
+    fn update_user(
+        &self,
+        id: UserId,
+        changes: &UserChanges,
+        password_hash: Option<&str>,
+    ) -> StoreResult<UserRecord> {
+        self.direct(|s| users::update(s, id, changes, password_hash))
+    }
+
+    fn profile(&self, viewer: Option<UserId>, username: &str) -> StoreResult<Profile> {
+        self.direct(|s| profiles::profile(s, viewer, username))
+    }
+
+    fn follow(&self, follower: UserId, username: &str) -> StoreResult<Profile> {
+        self.write(|s| profiles::follow(s, follower, username))
+    }
+
+    fn unfollow(&self, follower: UserId, username: &str) -> StoreResult<Profile> {
+        self.write(|s| profiles::unfollow(s, follower, username))
+    }
+
+    fn insert_article(
+        &self,
+        author: UserId,
+        slug: &str,
+        article: &NewArticle,
+    ) -> StoreResult<ArticleView> {
+        self.write(|s| articles::insert(s, author, slug, article))
+    }
+
+    fn article(&self, viewer: Option<UserId>, slug: &str) -> StoreResult<ArticleView> {
+        self.direct(|s| articles::get(s, viewer, slug))
+    }
+
+    fn update_article(
+        &self,
+        editor: UserId,
+        slug: &str,
+        changes: &ArticleChanges,
+        new_slug: Option<&str>,
+    ) -> StoreResult<ArticleView> {
+        self.write(|s| articles::update(s, editor, slug, changes, new_slug))
+    }
+
+    fn delete_article(&self, editor: UserId, slug: &str) -> StoreResult<()> {
+        self.write(|s| articles::delete(s, editor, slug))
+    }
+
+    fn check_article_editor(&self, editor: UserId, slug: &str) -> StoreResult<()> {
+        self.direct(|s| articles::check_editor(s, editor, slug))
+    }
+
+    fn list_articles(
+        &self,
+        viewer: Option<UserId>,
+        filter: &ArticleFilter,
+        page: Page,
+    ) -> StoreResult<ArticlePage> {
+        self.direct(|s| listing::list_articles(s, viewer, filter, page))
+    }
+
+    fn feed(&self, viewer: UserId, page: Page) -> StoreResult<ArticlePage> {
+        self.direct(|s| listing::feed(s, viewer, page))
+    }
+
+    fn favorite(&self, user: UserId, slug: &str) -> StoreResult<ArticleView> {
+        self.write(|s| articles::favorite(s, user, slug))
+    }
+
+    fn unfavorite(&self, user: UserId, slug: &str) -> StoreResult<ArticleView> {
+        self.write(|s| articles::unfavorite(s, user, slug))
+    }
+
+    fn add_comment(&self, author: UserId, slug: &str, body: &str) -> StoreResult<CommentView> {
+        self.write(|s| comments::add(s, author, slug, body))
+    }
+
+    fn comments(&self, viewer: Option<UserId>, slug: &str) -> StoreResult<Vec<CommentView>> {
+        self.direct(|s| comments::list(s, viewer, slug))
+    }
+
+    fn delete_comment(&self, user: UserId, slug: &str, id: i64) -> StoreResult<()> {
+        self.write(|s| comments::delete(s, user, slug, id))
+    }
+
+    fn check_article_exists(&self, slug: &str) -> StoreResult<()> {
+        self.direct(|s| comments::check_article_exists(s, slug))
+    }
+
+    fn tags(&self) -> StoreResult<Vec<String>> {
+        self.direct(listing::tags)
+    }
+
+    fn pool_state(&self) -> PoolState {
+        super::state_of(self.pool())
+    }
+}
