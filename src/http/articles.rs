@@ -105,8 +105,7 @@ async fn get_article(call: Call) -> Reply {
         .ctx
         .db
         .run(move |store| store.article(viewer, &slug))
-        .await
-        .map_err(ApiError::store("article"))?;
+        .await?;
     Ok(article_reply(StatusCode::OK, &view))
 }
 
@@ -132,8 +131,7 @@ async fn update_article(mut call: Call) -> Reply {
             call.ctx
                 .db
                 .run(move |store| store.check_article_editor(caller, &slug))
-                .await
-                .map_err(ApiError::store("article"))?;
+                .await?;
             return Err(invalid);
         }
     };
@@ -141,8 +139,7 @@ async fn update_article(mut call: Call) -> Reply {
         .ctx
         .db
         .run(move |s| store::update_article(s, caller, &slug, &changes))
-        .await
-        .map_err(ApiError::store("article"))?;
+        .await?;
     Ok(article_reply(StatusCode::OK, &view))
 }
 
@@ -153,8 +150,7 @@ async fn delete_article(call: Call) -> Reply {
     call.ctx
         .db
         .run(move |store| store.delete_article(caller, &slug))
-        .await
-        .map_err(ApiError::store("article"))?;
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -166,8 +162,7 @@ async fn favorite(call: Call) -> Reply {
         .ctx
         .db
         .run(move |store| store.favorite(caller, &slug))
-        .await
-        .map_err(ApiError::store("article"))?;
+        .await?;
     Ok(article_reply(StatusCode::OK, &view))
 }
 
@@ -179,7 +174,6 @@ async fn unfavorite(call: Call) -> Reply {
         .ctx
         .db
         .run(move |store| store.unfavorite(caller, &slug))
-        .await
-        .map_err(ApiError::store("article"))?;
+        .await?;
     Ok(article_reply(StatusCode::OK, &view))
 }

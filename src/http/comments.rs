@@ -9,6 +9,7 @@ use super::extract::parse_json;
 use super::route::{route, Call, Reply, Route};
 use super::{enveloped, ApiError};
 use crate::domain::comment::parse_comment_body;
+use crate::store::{Entity, StoreError};
 
 pub const ROUTES: &[Route] = &[
     route!(GET "/api/articles/:slug/comments" => list_comments),
@@ -34,8 +35,7 @@ async fn list_comments(call: Call) -> Reply {
         .ctx
         .db
         .run(move |store| store.comments(viewer, &slug))
-        .await
-        .map_err(ApiError::store("article"))?;
+        .await?;
     Ok(enveloped(StatusCode::OK, "comments", &comments))
 }
 
@@ -54,8 +54,7 @@ async fn add_comment(mut call: Call) -> Reply {
             call.ctx
                 .db
                 .run(move |store| store.check_article_exists(&slug))
-                .await
-                .map_err(ApiError::store("article"))?;
+                .await?;
             return Err(invalid);
         }
     };
@@ -63,8 +62,7 @@ async fn add_comment(mut call: Call) -> Reply {
         .ctx
         .db
         .run(move |store| store.add_comment(caller, &slug, &text))
-        .await
-        .map_err(ApiError::store("article"))?;
+        .await?;
     Ok(enveloped(StatusCode::OK, "comment", &comment))
 }
 
@@ -73,12 +71,11 @@ async fn delete_comment(call: Call) -> Reply {
     let caller = call.caller().await?.id();
     let slug = call.param("slug");
     let Ok(id) = call.param("id").parse::<i64>() else {
-        return Err(ApiError::NotFound("comment not found".into()));
+        return Err(StoreError::NotFound(Entity::Comment).into());
     };
     call.ctx
         .db
         .run(move |store| store.delete_comment(caller, &slug, id))
-        .await
-        .map_err(ApiError::store("comment"))?;
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -71,25 +71,17 @@ impl ApiError {
             ApiError::Internal(_) => vec!["internal server error".into()],
         }
     }
-
-    /// Maps a store error for a resource named `what` ("article", "profile").
-    pub fn store(what: &'static str) -> impl Fn(StoreError) -> ApiError {
-        move |e| match e {
-            StoreError::NotFound => ApiError::NotFound(format!("{what} not found")),
-            StoreError::Forbidden => {
-                ApiError::Forbidden(format!("only the author may change this {what}"))
-            }
-            other => ApiError::from(other),
-        }
-    }
 }
 
-/// The single mapping point from storage failures to HTTP meaning.
+/// The single mapping point from storage failures to HTTP meaning. The
+/// store says what was missing or not the caller's, so the message is its
+/// own (`article not found`). Nothing is logged here: the store logs and
+/// counts an unreachable database, and a 500 is logged when it is sent.
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound => ApiError::NotFound("not found".into()),
-            StoreError::Forbidden => ApiError::Forbidden("forbidden".into()),
+            StoreError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            StoreError::Forbidden(_) => ApiError::Forbidden(e.to_string()),
             StoreError::Conflict(UniqueKey::Username) => {
                 ApiError::Unprocessable(vec!["username has already been taken".into()])
             }
@@ -100,12 +92,8 @@ impl From<StoreError> for ApiError {
                 ApiError::Internal("slug conflict escaped the retry loop".into())
             }
             StoreError::Invalid(message) => ApiError::Unprocessable(vec![message]),
-            StoreError::Unavailable(cause) => {
-                tracing::warn!(%cause, "database unavailable");
-                crate::telemetry::metrics::METRICS.db_unavailable.inc();
-                ApiError::Unavailable(DB_UNAVAILABLE.into())
-            }
-            StoreError::Backend(cause) | StoreError::Schema(cause) => ApiError::Internal(cause),
+            StoreError::Unavailable(_) => ApiError::Unavailable(DB_UNAVAILABLE.into()),
+            StoreError::Backend(_) | StoreError::Schema(_) => ApiError::Internal(e.report()),
         }
     }
 }

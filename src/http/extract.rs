@@ -114,7 +114,7 @@ pub(super) async fn authenticate(ctx: &Ctx, headers: &HeaderMap) -> AuthResult {
         .run(move |store| store.user_by_id(claims.user))
         .await
         .map_err(|e| match e {
-            crate::store::StoreError::NotFound => {
+            crate::store::StoreError::NotFound(_) => {
                 ApiError::Unauthorized("token is invalid: its user no longer exists")
             }
             other => ApiError::from(other),

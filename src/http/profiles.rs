@@ -4,8 +4,8 @@
 use warp::http::StatusCode;
 use warp::reply::Response;
 
+use super::enveloped;
 use super::route::{route, Call, Reply, Route};
-use super::{enveloped, ApiError};
 use crate::domain::views::Profile;
 
 pub const ROUTES: &[Route] = &[
@@ -26,8 +26,7 @@ async fn get_profile(call: Call) -> Reply {
         .ctx
         .db
         .run(move |store| store.profile(viewer, &username))
-        .await
-        .map_err(ApiError::store("profile"))?;
+        .await?;
     Ok(profile_reply(&profile))
 }
 
@@ -39,8 +38,7 @@ async fn follow(call: Call) -> Reply {
         .ctx
         .db
         .run(move |store| store.follow(caller, &username))
-        .await
-        .map_err(ApiError::store("profile"))?;
+        .await?;
     Ok(profile_reply(&profile))
 }
 
@@ -52,7 +50,6 @@ async fn unfollow(call: Call) -> Reply {
         .ctx
         .db
         .run(move |store| store.unfollow(caller, &username))
-        .await
-        .map_err(ApiError::store("profile"))?;
+        .await?;
     Ok(profile_reply(&profile))
 }

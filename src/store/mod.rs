@@ -29,15 +29,40 @@ pub enum UniqueKey {
     Slug,
 }
 
+/// What a lookup did not find, or whose change was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Entity {
+    /// An account, looked up by id (a token's user).
+    User,
+    /// An account, looked up by username.
+    Profile,
+    Article,
+    Comment,
+}
+
+impl std::fmt::Display for Entity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Entity::User => "user",
+            Entity::Profile => "profile",
+            Entity::Article => "article",
+            Entity::Comment => "comment",
+        })
+    }
+}
+
+/// A backend's own error, kept whole (with its sources) for the log.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 /// Backend-neutral storage failures; each backend maps its own codes here.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The named user, article or comment does not exist.
-    #[error("not found")]
-    NotFound,
-    /// The row exists but belongs to someone else.
-    #[error("forbidden")]
-    Forbidden,
+    /// The named thing does not exist.
+    #[error("{0} not found")]
+    NotFound(Entity),
+    /// It exists but belongs to someone else.
+    #[error("only the author may change this {0}")]
+    Forbidden(Entity),
     /// A unique constraint was violated.
     #[error("duplicate {0:?}")]
     Conflict(UniqueKey),
@@ -49,11 +74,26 @@ pub enum StoreError {
     #[error("{0}")]
     Schema(String),
     /// No connection could be had in time: the database is down or saturated.
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
+    #[error("database unavailable")]
+    Unavailable(#[source] Cause),
     /// Anything else the backend reported.
-    #[error("database error: {0}")]
-    Backend(String),
+    #[error("database error")]
+    Backend(#[source] Cause),
+}
+
+impl StoreError {
+    /// The error and every cause under it on one line, for logs and
+    /// operators (never for clients: causes may name hosts and tables).
+    pub fn report(&self) -> String {
+        let mut line = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(error) = cause {
+            line.push_str(": ");
+            line.push_str(&error.to_string());
+            cause = error.source();
+        }
+        line
+    }
 }
 
 /// A migration that was applied by [`Store::migrate`].
@@ -170,7 +210,7 @@ pub(crate) fn checkout<M: r2d2::ManageConnection>(
     crate::telemetry::metrics::METRICS
         .pool_wait
         .observe(started.elapsed().as_secs_f64());
-    result.map_err(|e| StoreError::Unavailable(e.to_string()))
+    result.map_err(|e| StoreError::Unavailable(e.into()))
 }
 
 /// The state of an r2d2 pool.
@@ -232,9 +272,9 @@ fn with_unique_slug<T>(
             other => return other,
         }
     }
-    Err(StoreError::Backend(format!(
-        "no free slug for {base:?} after {SLUG_ATTEMPTS} attempts"
-    )))
+    Err(StoreError::Backend(
+        format!("no free slug for {base:?} after {SLUG_ATTEMPTS} attempts").into(),
+    ))
 }
 
 /// How a backend's connection pool behaves.
@@ -274,7 +314,8 @@ impl Db {
     }
 
     /// Runs `f` against the store off the async runtime, keeping the
-    /// caller's tracing span.
+    /// caller's tracing span. An unreachable database is logged and counted
+    /// here, once per call, whoever made it.
     pub async fn run<T, F>(&self, f: F) -> StoreResult<T>
     where
         F: FnOnce(&dyn Store) -> StoreResult<T> + Send + 'static,
@@ -282,9 +323,14 @@ impl Db {
     {
         let store = Arc::clone(&self.store);
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(|| f(store.as_ref())))
+        let result = tokio::task::spawn_blocking(move || span.in_scope(|| f(store.as_ref())))
             .await
-            .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+            .map_err(|e| StoreError::Backend(e.into()))?;
+        if let Err(error @ StoreError::Unavailable(_)) = &result {
+            tracing::warn!(cause = %error.report(), "database unavailable");
+            crate::telemetry::metrics::METRICS.db_unavailable.inc();
+        }
+        result
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -479,7 +479,7 @@ async fn deleting_a_comment_by_a_bad_id_is_404(app: TestApp) {
         (
             "unknown article",
             format!("/api/articles/nowhere/comments/{here}"),
-            "not found",
+            "article not found",
         ),
     ];
     for (context, path, needle) in cases {
@@ -519,7 +519,7 @@ async fn deleting_the_article_makes_its_comments_404(app: TestApp) {
         Some(&bob.token),
     )
     .await
-    .assert_error(404, "not found", "deleting");
+    .assert_error(404, "article not found", "deleting");
     expect_comments(
         &app,
         "long-lived",

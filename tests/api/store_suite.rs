@@ -7,7 +7,7 @@ use std::sync::Arc;
 use conduit::domain::article::{ArticleChanges, ArticleFilter, NewArticle, Page};
 use conduit::domain::user::{NewUser, UserChanges};
 use conduit::domain::views::{ArticleView, UserRecord};
-use conduit::store::{self, DatabaseUrl, Store, StoreError, UniqueKey};
+use conduit::store::{self, DatabaseUrl, Entity, Store, StoreError, UniqueKey};
 
 const OPTIONS: store::PoolOptions = store::PoolOptions {
     pool_size: 2,
@@ -115,7 +115,7 @@ fn users_are_unique_by_username_and_email_ignoring_case(store: &dyn Store) {
     assert!(store.user_by_email("nobody@example.com").unwrap().is_none());
     assert!(matches!(
         store.user_by_id(conduit::domain::UserId(9999)),
-        Err(StoreError::NotFound)
+        Err(StoreError::NotFound(Entity::User))
     ));
 }
 
@@ -181,7 +181,7 @@ fn favorites_are_counted_exactly_and_flagged_per_viewer(store: &dyn Store) {
     assert_eq!(again.favorites_count, 1, "unfavorite is idempotent");
     assert!(matches!(
         store.favorite(jake.id, "missing"),
-        Err(StoreError::NotFound)
+        Err(StoreError::NotFound(Entity::Article))
     ));
 }
 
@@ -313,7 +313,7 @@ fn following_is_per_viewer_and_never_of_yourself(store: &dyn Store) {
     ));
     assert!(matches!(
         store.follow(jake.id, "nobody"),
-        Err(StoreError::NotFound)
+        Err(StoreError::NotFound(Entity::Profile))
     ));
     assert!(!store.unfollow(anna.id, "jake").unwrap().following);
     assert!(
@@ -358,17 +358,17 @@ fn comments_are_oldest_first_and_only_their_author_deletes_them(store: &dyn Stor
     assert!(!seen[1].author.following, "nobody follows themselves");
     assert!(matches!(
         store.delete_comment(jake.id, &first.slug, c1.id),
-        Err(StoreError::Forbidden)
+        Err(StoreError::Forbidden(Entity::Comment))
     ));
     assert!(matches!(
         store.delete_comment(anna.id, &first.slug, elsewhere.id),
-        Err(StoreError::NotFound)
+        Err(StoreError::NotFound(Entity::Comment))
     ));
     store.delete_comment(anna.id, &first.slug, c1.id).unwrap();
     assert_eq!(store.comments(None, &first.slug).unwrap().len(), 1);
     assert!(matches!(
         store.comments(None, "missing"),
-        Err(StoreError::NotFound)
+        Err(StoreError::NotFound(Entity::Article))
     ));
 }
 
@@ -386,7 +386,7 @@ fn only_the_author_updates_or_deletes_an_article(store: &dyn Store) {
     .unwrap();
     assert!(matches!(
         store::update_article(store, anna.id, &mine.slug, &retitle),
-        Err(StoreError::Forbidden)
+        Err(StoreError::Forbidden(Entity::Article))
     ));
     let updated = store::update_article(store, jake.id, &mine.slug, &retitle).unwrap();
     assert_eq!(updated.slug, "renamed");
@@ -395,16 +395,16 @@ fn only_the_author_updates_or_deletes_an_article(store: &dyn Store) {
     assert!(updated.updated_at >= updated.created_at);
     assert!(matches!(
         store.article(None, "mine"),
-        Err(StoreError::NotFound)
+        Err(StoreError::NotFound(Entity::Article))
     ));
     assert!(matches!(
         store.delete_article(anna.id, "renamed"),
-        Err(StoreError::Forbidden)
+        Err(StoreError::Forbidden(Entity::Article))
     ));
     store.delete_article(jake.id, "renamed").unwrap();
     assert!(matches!(
         store.article(None, "renamed"),
-        Err(StoreError::NotFound)
+        Err(StoreError::NotFound(Entity::Article))
     ));
     assert_eq!(
         store

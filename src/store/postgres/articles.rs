@@ -7,7 +7,7 @@ use super::{from_time, to_time, viewer_id, Session};
 use crate::domain::article::{ArticleChanges, NewArticle};
 use crate::domain::views::{ArticleView, Profile, Timestamp};
 use crate::domain::UserId;
-use crate::store::{StoreError, StoreResult};
+use crate::store::{Entity, StoreError, StoreResult};
 
 // All column lists are here, beside `article_from_row`, which reads each of
 // them by position.
@@ -98,9 +98,10 @@ fn by_id<C: GenericClient>(
 
 /// `(id, author_id)` of the article with `slug`.
 pub(super) fn ids<C: GenericClient>(s: &mut Session<'_, C>, slug: &str) -> StoreResult<(i64, i64)> {
-    let row = s.one(
+    let row = s.found(
         "SELECT id, author_id FROM articles WHERE slug = $1",
         &[&slug],
+        Entity::Article,
     )?;
     Ok((row.get(0), row.get(1)))
 }
@@ -113,7 +114,7 @@ fn editable<C: GenericClient>(
 ) -> StoreResult<i64> {
     let (id, author) = ids(s, slug)?;
     if author != editor.0 {
-        return Err(StoreError::Forbidden);
+        return Err(StoreError::Forbidden(Entity::Article));
     }
     Ok(id)
 }
@@ -166,9 +167,11 @@ pub(super) fn get(
     viewer: Option<UserId>,
     slug: &str,
 ) -> StoreResult<ArticleView> {
-    Ok(article_from_row(
-        &s.one(ARTICLE_BY_SLUG, &[&viewer_id(viewer), &slug])?,
-    ))
+    Ok(article_from_row(&s.found(
+        ARTICLE_BY_SLUG,
+        &[&viewer_id(viewer), &slug],
+        Entity::Article,
+    )?))
 }
 
 pub(super) fn update(

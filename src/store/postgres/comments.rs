@@ -6,7 +6,7 @@ use postgres::{Client, Transaction};
 use super::{articles, from_time, to_time, viewer_id, Session};
 use crate::domain::views::{CommentView, Profile, Timestamp};
 use crate::domain::UserId;
-use crate::store::{StoreError, StoreResult};
+use crate::store::{Entity, StoreError, StoreResult};
 
 pub(super) fn add(
     s: &mut Session<'_, Transaction<'_>>,
@@ -78,13 +78,14 @@ pub(super) fn delete(
 ) -> StoreResult<()> {
     let (article_id, _) = articles::ids(s, slug)?;
     let author: i64 = s
-        .one(
+        .found(
             "SELECT author_id FROM comments WHERE id = $1 AND article_id = $2",
             &[&id, &article_id],
+            Entity::Comment,
         )?
         .get(0);
     if author != user.0 {
-        return Err(StoreError::Forbidden);
+        return Err(StoreError::Forbidden(Entity::Comment));
     }
     s.execute("DELETE FROM comments WHERE id = $1", &[&id])?;
     Ok(())

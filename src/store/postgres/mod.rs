@@ -30,7 +30,8 @@ use r2d2_postgres::PostgresConnectionManager;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{
-    migrate, AppliedMigration, PoolOptions, PoolState, Store, StoreError, StoreResult, UniqueKey,
+    migrate, AppliedMigration, Entity, PoolOptions, PoolState, Store, StoreError, StoreResult,
+    UniqueKey,
 };
 use crate::domain::article::{ArticleChanges, ArticleFilter, NewArticle, Page};
 use crate::domain::user::{NewUser, UserChanges};
@@ -200,7 +201,7 @@ impl From<postgres::Error> for StoreError {
                     Some("users_username_key") => StoreError::Conflict(UniqueKey::Username),
                     Some("users_email_key") => StoreError::Conflict(UniqueKey::Email),
                     Some("articles_slug_key") => StoreError::Conflict(UniqueKey::Slug),
-                    _ => StoreError::Backend(e.to_string()),
+                    _ => StoreError::Backend(e.into()),
                 };
             }
             // Class 08 (connection), 57P0x (shutdown, cannot connect now),
@@ -212,15 +213,15 @@ impl From<postgres::Error> for StoreError {
                 || code == "53300"
                 || code == "57014"
             {
-                return StoreError::Unavailable(e.to_string());
+                return StoreError::Unavailable(e.into());
             }
-            return StoreError::Backend(e.to_string());
+            return StoreError::Backend(e.into());
         }
         if e.is_closed() || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>())
         {
-            return StoreError::Unavailable(e.to_string());
+            return StoreError::Unavailable(e.into());
         }
-        StoreError::Backend(e.to_string())
+        StoreError::Backend(e.into())
     }
 }
 
@@ -245,9 +246,15 @@ impl<C: GenericClient> Session<'_, C> {
         Ok(self.client.query(&statement, params)?)
     }
 
-    /// Exactly one row; `NotFound` when there is none.
+    /// Exactly one row, from a query that always returns one.
     fn one(&mut self, sql: &str, params: &[Param<'_>]) -> StoreResult<Row> {
-        self.opt(sql, params)?.ok_or(StoreError::NotFound)
+        self.opt(sql, params)?
+            .ok_or_else(|| StoreError::Backend(format!("no row from {sql:?}").into()))
+    }
+
+    /// The row a lookup found; `NotFound(what)` when there is none.
+    fn found(&mut self, sql: &str, params: &[Param<'_>], what: Entity) -> StoreResult<Row> {
+        self.opt(sql, params)?.ok_or(StoreError::NotFound(what))
     }
 
     fn opt(&mut self, sql: &str, params: &[Param<'_>]) -> StoreResult<Option<Row>> {

@@ -6,18 +6,19 @@ use postgres::{Client, GenericClient, Transaction};
 use super::{viewer_id, Session};
 use crate::domain::views::Profile;
 use crate::domain::UserId;
-use crate::store::{StoreError, StoreResult};
+use crate::store::{Entity, StoreError, StoreResult};
 
 pub(super) fn profile(
     s: &mut Session<'_, Client>,
     viewer: Option<UserId>,
     username: &str,
 ) -> StoreResult<Profile> {
-    let row = s.one(
+    let row = s.found(
         "SELECT u.username, u.bio, u.image, \
          EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = $1 AND f.followee_id = u.id) \
          FROM users u WHERE lower(u.username) = lower($2)",
         &[&viewer_id(viewer), &username],
+        Entity::Profile,
     )?;
     Ok(Profile {
         username: row.get(0),
@@ -62,9 +63,10 @@ fn user_by_name<C: GenericClient>(
     s: &mut Session<'_, C>,
     username: &str,
 ) -> StoreResult<(i64, Profile)> {
-    let row = s.one(
+    let row = s.found(
         "SELECT id, username, bio, image FROM users WHERE lower(username) = lower($1)",
         &[&username],
+        Entity::Profile,
     )?;
     Ok((
         row.get(0),

@@ -6,7 +6,7 @@ use super::{to_time, Session};
 use crate::domain::user::{NewUser, UserChanges};
 use crate::domain::views::{Timestamp, UserRecord};
 use crate::domain::UserId;
-use crate::store::StoreResult;
+use crate::store::{Entity, StoreResult};
 
 const USER_BY_ID: &str =
     "SELECT id, username, email, bio, image, password_hash, credential_version FROM users WHERE id = $1";
@@ -47,7 +47,11 @@ pub(super) fn create(
 }
 
 pub(super) fn by_id(s: &mut Session<'_, Client>, id: UserId) -> StoreResult<UserRecord> {
-    Ok(user_from_row(&s.one(USER_BY_ID, &[&id.0])?))
+    Ok(user_from_row(&s.found(
+        USER_BY_ID,
+        &[&id.0],
+        Entity::User,
+    )?))
 }
 
 pub(super) fn by_email(
@@ -66,7 +70,7 @@ pub(super) fn update(
     password_hash: Option<&str>,
 ) -> StoreResult<UserRecord> {
     let bump = i64::from(password_hash.is_some());
-    let row = s.one(
+    let row = s.found(
         "UPDATE users SET \
          username = coalesce($2, username), \
          email = coalesce($3, email), email_key = coalesce($4, email_key), \
@@ -86,6 +90,7 @@ pub(super) fn update(
             &changes.image,
             &to_time(Timestamp::now()),
         ],
+        Entity::User,
     )?;
     Ok(user_from_row(&row))
 }

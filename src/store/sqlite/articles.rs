@@ -3,10 +3,11 @@
 
 use rusqlite::{named_params, params, Connection, Row, Transaction};
 
+use super::found;
 use crate::domain::article::{ArticleChanges, NewArticle};
 use crate::domain::views::{ArticleView, Profile, Timestamp};
 use crate::domain::UserId;
-use crate::store::{StoreError, StoreResult};
+use crate::store::{Entity, StoreError, StoreResult};
 
 // All four column lists are here, beside `article_from_row`, which reads
 // each of them by position.
@@ -74,16 +75,18 @@ fn by_id(conn: &Connection, viewer: Option<UserId>, id: i64) -> StoreResult<Arti
 
 /// `(id, author_id)` of the article with `slug`.
 pub(super) fn ids(conn: &Connection, slug: &str) -> StoreResult<(i64, i64)> {
-    Ok(conn
-        .prepare_cached("SELECT id, author_id FROM articles WHERE slug = ?1")?
-        .query_row([slug], |row| Ok((row.get(0)?, row.get(1)?)))?)
+    found(
+        conn.prepare_cached("SELECT id, author_id FROM articles WHERE slug = ?1")?
+            .query_row([slug], |row| Ok((row.get(0)?, row.get(1)?))),
+        Entity::Article,
+    )
 }
 
 /// The article's id, if `editor` wrote it.
 fn editable(conn: &Connection, editor: UserId, slug: &str) -> StoreResult<i64> {
     let (id, author) = ids(conn, slug)?;
     if author != editor.0 {
-        return Err(StoreError::Forbidden);
+        return Err(StoreError::Forbidden(Entity::Article));
     }
     Ok(id)
 }
@@ -134,10 +137,13 @@ pub(super) fn get(
     slug: &str,
 ) -> StoreResult<ArticleView> {
     let viewer = viewer.map(|v| v.0);
-    Ok(conn.prepare_cached(ARTICLE_BY_SLUG)?.query_row(
-        named_params! {":viewer": viewer, ":slug": slug},
-        article_from_row,
-    )?)
+    found(
+        conn.prepare_cached(ARTICLE_BY_SLUG)?.query_row(
+            named_params! {":viewer": viewer, ":slug": slug},
+            article_from_row,
+        ),
+        Entity::Article,
+    )
 }
 
 pub(super) fn update(

@@ -2,10 +2,10 @@
 
 use rusqlite::{params, Connection, Transaction};
 
-use super::{articles, users};
+use super::{articles, found, users};
 use crate::domain::views::{CommentView, Profile, Timestamp};
 use crate::domain::UserId;
-use crate::store::{StoreError, StoreResult};
+use crate::store::{Entity, StoreError, StoreResult};
 
 pub(super) fn add(
     tx: &Transaction<'_>,
@@ -74,11 +74,13 @@ pub(super) fn list(
 
 pub(super) fn delete(tx: &Transaction<'_>, user: UserId, slug: &str, id: i64) -> StoreResult<()> {
     let (article_id, _) = articles::ids(tx, slug)?;
-    let author: i64 = tx
-        .prepare_cached("SELECT author_id FROM comments WHERE id = ?1 AND article_id = ?2")?
-        .query_row(params![id, article_id], |r| r.get(0))?;
+    let author: i64 = found(
+        tx.prepare_cached("SELECT author_id FROM comments WHERE id = ?1 AND article_id = ?2")?
+            .query_row(params![id, article_id], |r| r.get(0)),
+        Entity::Comment,
+    )?;
     if author != user.0 {
-        return Err(StoreError::Forbidden);
+        return Err(StoreError::Forbidden(Entity::Comment));
     }
     tx.prepare_cached("DELETE FROM comments WHERE id = ?1")?
         .execute([id])?;

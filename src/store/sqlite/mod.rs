@@ -27,7 +27,9 @@ use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
 
 use super::migrate;
-use super::{AppliedMigration, PoolOptions, PoolState, Store, StoreError, StoreResult, UniqueKey};
+use super::{
+    AppliedMigration, Entity, PoolOptions, PoolState, Store, StoreError, StoreResult, UniqueKey,
+};
 use crate::domain::article::{ArticleChanges, ArticleFilter, NewArticle, Page};
 use crate::domain::user::{NewUser, UserChanges};
 use crate::domain::views::{ArticlePage, ArticleView, CommentView, Profile, UserRecord};
@@ -120,10 +122,18 @@ impl SqliteStore {
     }
 }
 
+/// Maps "no row" to `NotFound(what)`: for lookups that may miss. Elsewhere
+/// a missing row is a backend error (a query that must return one did not).
+pub(super) fn found<T>(result: rusqlite::Result<T>, what: Entity) -> StoreResult<T> {
+    match result {
+        Err(rusqlite::Error::QueryReturnedNoRows) => Err(StoreError::NotFound(what)),
+        other => Ok(other?),
+    }
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         match &e {
-            rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
             rusqlite::Error::SqliteFailure(failure, message) => match failure.code {
                 ErrorCode::ConstraintViolation => {
                     let message = message.as_deref().unwrap_or("");
@@ -134,15 +144,15 @@ impl From<rusqlite::Error> for StoreError {
                     } else if message.contains("articles.slug") {
                         StoreError::Conflict(UniqueKey::Slug)
                     } else {
-                        StoreError::Backend(e.to_string())
+                        StoreError::Backend(e.into())
                     }
                 }
                 ErrorCode::DatabaseBusy
                 | ErrorCode::DatabaseLocked
-                | ErrorCode::OperationInterrupted => StoreError::Unavailable(e.to_string()),
-                _ => StoreError::Backend(e.to_string()),
+                | ErrorCode::OperationInterrupted => StoreError::Unavailable(e.into()),
+                _ => StoreError::Backend(e.into()),
             },
-            _ => StoreError::Backend(e.to_string()),
+            _ => StoreError::Backend(e.into()),
         }
     }
 }

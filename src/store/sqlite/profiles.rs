@@ -2,9 +2,10 @@
 
 use rusqlite::{params, Connection, Transaction};
 
+use super::found;
 use crate::domain::views::Profile;
 use crate::domain::UserId;
-use crate::store::{StoreError, StoreResult};
+use crate::store::{Entity, StoreError, StoreResult};
 
 pub(super) fn profile(
     conn: &Connection,
@@ -12,7 +13,7 @@ pub(super) fn profile(
     username: &str,
 ) -> StoreResult<Profile> {
     let viewer = viewer.map(|v| v.0);
-    Ok(conn
+    let row = conn
         .prepare_cached(
             "SELECT u.username, u.bio, u.image, \
              EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = ?1 AND f.followee_id = u.id) \
@@ -25,7 +26,8 @@ pub(super) fn profile(
                 image: row.get(2)?,
                 following: row.get(3)?,
             })
-        })?)
+        });
+    found(row, Entity::Profile)
 }
 
 pub(super) fn follow(
@@ -58,7 +60,7 @@ pub(super) fn unfollow(
 
 /// `(id, username, bio, image)` of the user named `username`, any case.
 fn user_by_name(conn: &Connection, username: &str) -> StoreResult<(i64, Profile)> {
-    Ok(conn
+    let row = conn
         .prepare_cached(
             "SELECT id, username, bio, image FROM users WHERE username = ?1 COLLATE NOCASE",
         )?
@@ -72,5 +74,6 @@ fn user_by_name(conn: &Connection, username: &str) -> StoreResult<(i64, Profile)
                     following: false,
                 },
             ))
-        })?)
+        });
+    found(row, Entity::Profile)
 }

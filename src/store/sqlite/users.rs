@@ -2,10 +2,11 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
+use super::found;
 use crate::domain::user::{NewUser, UserChanges};
 use crate::domain::views::{Timestamp, UserRecord};
 use crate::domain::UserId;
-use crate::store::{StoreError, StoreResult};
+use crate::store::{Entity, StoreError, StoreResult};
 
 const USER_COLUMNS: &str =
     "SELECT id, username, email, bio, image, password_hash, credential_version FROM users";
@@ -43,9 +44,11 @@ pub(super) fn create(
 }
 
 pub(super) fn by_id(conn: &Connection, id: UserId) -> StoreResult<UserRecord> {
-    Ok(conn
-        .prepare_cached(&format!("{USER_COLUMNS} WHERE id = ?1"))?
-        .query_row([id.0], user_from_row)?)
+    found(
+        conn.prepare_cached(&format!("{USER_COLUMNS} WHERE id = ?1"))?
+            .query_row([id.0], user_from_row),
+        Entity::User,
+    )
 }
 
 pub(super) fn by_email(conn: &Connection, email_key: &str) -> StoreResult<Option<UserRecord>> {
@@ -83,7 +86,7 @@ pub(super) fn update(
             Timestamp::now().0,
         ])?;
     if updated == 0 {
-        return Err(StoreError::NotFound);
+        return Err(StoreError::NotFound(Entity::User));
     }
     by_id(tx, id)
 }
