@@ -161,7 +161,7 @@ fn prepare_schema(
         // Checks the history's checksums before applying anything.
         let applied = store
             .migrate()
-            .map_err(|e| format!("migration failed: {e}"))?;
+            .map_err(|e| format!("migration failed: {}", e.report()))?;
         for m in applied {
             tracing::info!(version = m.version, name = %m.name, "applied migration");
         }
@@ -169,7 +169,7 @@ fn prepare_schema(
     }
     let recorded = store
         .applied_migrations()
-        .map_err(|e| format!("cannot read the schema history: {e}"))?;
+        .map_err(|e| format!("cannot read the schema history: {}", e.report()))?;
     migrate::verify(folder, migrations, &recorded)?;
     let current = recorded.iter().map(|r| r.version).max().unwrap_or(0);
     let needed = migrate::latest(migrations);
@@ -199,7 +199,7 @@ fn resolve_secret(
                 .collect();
             let secret = store
                 .setting_or_insert(SECRET_SETTING, &candidate)
-                .map_err(|e| format!("cannot store the token secret: {e}"))?;
+                .map_err(|e| format!("cannot store the token secret: {}", e.report()))?;
             if secret == candidate {
                 tracing::info!("no secret configured: generated one and stored it in the database");
             }

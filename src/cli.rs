@@ -111,7 +111,7 @@ fn migrate(config: &Config) -> Result<(), String> {
     let store = store::open(&config.database(), &options)?;
     let applied = store
         .migrate()
-        .map_err(|e| format!("migration failed: {e}"))?;
+        .map_err(|e| format!("migration failed: {}", e.report()))?;
     if applied.is_empty() {
         println!("schema is up to date");
     }

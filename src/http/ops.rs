@@ -38,7 +38,7 @@ async fn readiness(call: Call) -> Reply {
         .db
         .run(|store| store.schema_version())
         .await
-        .map_err(|e| ApiError::NotReady(format!("database unavailable: {e}")))?;
+        .map_err(|e| ApiError::NotReady(e.report()))?;
     if version < ctx.schema_needed {
         return Err(ApiError::NotReady(format!(
             "database schema is at version {version}, this release needs {}",
