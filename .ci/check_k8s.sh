@@ -7,8 +7,11 @@
 #   render       both overlays, and the components on top of them (tls on
 #                dev, ingress on dev, restore on prod, which must leave the
 #                original database cluster as it was), with kubectl kustomize
-#   dry runs     .ci/kops_cluster.sh and .ci/k8s_deploy.sh with DRY_RUN=1 for
-#                dev and prod; asserts on the commands and objects they print
+#   dry runs     .ci/kops_cluster.sh with DRY_RUN=1 for dev and prod; asserts
+#                on the commands and objects it prints
+#   deploy       .ci/k8s_deploy.sh dev|prod with DRY_RUN=1: what it would
+#                apply, validated below (the assertions on its commands and
+#                objects are .ci/check_pipeline.sh's `deploy` check)
 #   core kinds   kubernetes-validate --strict at the cluster's Kubernetes minor
 #   custom res.  ../shared/tools/validate-crs.py (Gateway API, Prometheus
 #                Operator, CloudNativePG, Barman Cloud, kops specs)
@@ -17,8 +20,10 @@
 #   policy self-test  the policy check must fail on known-bad variants
 #   alerts       promtool check rules + unit tests (k8s/checks/alerts_test.yaml)
 #   yamllint     k8s/ with k8s/.yamllint
-#   scripts      the four k8s scripts pass shellcheck
+#   scripts      the k8s scripts, and .ci/lib.sh they source, pass shellcheck
 set -eu
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 
 SHARED=../shared
@@ -28,10 +33,6 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 step() { echo "==> check_k8s: $*"; }
-die() {
-    echo "check_k8s: FAILED: $*" >&2
-    exit 1
-}
 # expect FILE TEXT WHAT: FILE must contain the fixed string TEXT.
 expect() {
     grep -qF -- "$2" "$1" || die "$3: expected to find '$2' in $1"
@@ -110,42 +111,7 @@ sed 's|^  - ../../components/tls$|  - ../../components/tls\n  - ../../components
     k8s/overlays/prod/kustomization.yaml >"$work/k8s/restore-check/kustomization.yaml"
 sed -i 's|\.\./\.\./|../|g' "$work/k8s/restore-check/kustomization.yaml"
 kubectl kustomize "$work/k8s/restore-check" >"$work/prod-restore.yaml"
-python3 - "$work/prod.yaml" "$work/prod-restore.yaml" <<'EOF' || die "restore component"
-import sys, yaml
-def load(path):
-    return [d for d in yaml.safe_load_all(open(path)) if d]
-before, after = load(sys.argv[1]), load(sys.argv[2])
-clusters = {d["metadata"]["name"]: d for d in after if d["kind"] == "Cluster"}
-assert set(clusters) == {"conduit-db", "conduit-db-r1"}, sorted(clusters)
-original = next(d for d in before if d["kind"] == "Cluster")
-assert clusters["conduit-db"] == original, "the restore must leave conduit-db exactly as it was"
-for name, cluster in clusters.items():
-    methods = list(cluster["spec"]["bootstrap"])
-    assert len(methods) == 1, f"{name}: bootstrap methods {methods}"
-restored = clusters["conduit-db-r1"]["spec"]
-# database-r1.yaml copies database.yaml's Cluster: apart from how it starts
-# and where it archives, the two must not drift apart.
-def comparable(spec):
-    spec = {k: v for k, v in spec.items() if k not in ("bootstrap", "externalClusters", "description")}
-    spec["plugins"] = [{**p, "parameters": {k: v for k, v in p.get("parameters", {}).items() if k != "serverName"}}
-                       for p in spec.get("plugins", [])]
-    return spec
-assert comparable(restored) == comparable(original["spec"]), \
-    "k8s/components/restore/database-r1.yaml drifted from k8s/overlays/prod/database.yaml"
-assert list(restored["bootstrap"]) == ["recovery"], restored["bootstrap"]
-source = next(c for c in restored["externalClusters"] if c["name"] == restored["bootstrap"]["recovery"]["source"])
-assert source["plugin"]["parameters"]["serverName"] == "conduit-db", source
-archive = next(p for p in restored["plugins"] if p.get("isWALArchiver"))
-assert archive["parameters"]["serverName"] == "conduit-db-r1", "the restored cluster must archive under its own name"
-dep = next(d for d in after if d["kind"] == "Deployment")
-spec = dep["spec"]["template"]["spec"]
-refs = [e["valueFrom"]["secretKeyRef"]["name"] for c in spec["initContainers"] + spec["containers"]
-        for e in c.get("env", []) if e["name"] == "DATABASE_URI"]
-assert refs == ["conduit-db-r1-app"] * 2, refs
-assert [v["secret"]["secretName"] for v in spec["volumes"] if v["name"] == "db-ca"] == ["conduit-db-r1-ca"]
-print("restore: conduit-db-r1 by recovery from conduit-db's archive, archiving as conduit-db-r1; "
-      "conduit-db unchanged; the app on conduit-db-r1-app and conduit-db-r1-ca")
-EOF
+python3 .ci/check_k8s.py restore "$work/prod.yaml" "$work/prod-restore.yaml" || die "restore component"
 grep -q 'components/restore' docs/operations.md || die "docs/operations.md must restore with k8s/components/restore"
 
 step "dry runs: .ci/kops_cluster.sh dev|prod"
@@ -198,16 +164,7 @@ kops_admin ADMIN_CIDR=0.0.0.0/0 ADMIN_CIDR_ALLOW_ANY=true || die "ADMIN_CIDR_ALL
 echo "ADMIN_CIDR: required, 0.0.0.0/0 refused unless ADMIN_CIDR_ALLOW_ANY=true"
 # kube-proxy is off in the kops specs: the monitoring must not expect it, and
 # Alertmanager must take its receivers from the Secret.
-python3 - k8s/addons/kube-prometheus-stack.yaml <<'EOF' || die "kube-prometheus-stack values"
-import sys, yaml
-v = yaml.safe_load(open(sys.argv[1]))
-assert v["kubeProxy"]["enabled"] is False, "kubeProxy.enabled must be false (kube-proxy is disabled in the kops specs)"
-assert v["defaultRules"]["rules"]["kubeProxy"] is False, "defaultRules.rules.kubeProxy must be false"
-spec = v["alertmanager"]["alertmanagerSpec"]
-assert spec["useExistingSecret"] is True and spec["configSecret"] == "alertmanager-conduit", spec
-assert "alertmanager-conduit" in spec["secrets"], "the Secret must be mounted for url_file"
-print("kube-prometheus-stack: no kube-proxy scrape or rules; Alertmanager configured from Secret alertmanager-conduit")
-EOF
+python3 .ci/check_k8s.py monitoring k8s/addons/kube-prometheus-stack.yaml || die "kube-prometheus-stack values"
 if ! grep -A1 'kubeProxy:' "$work/kops-dev.yaml" | grep -q 'enabled: false'; then
     die "the kops specs no longer disable kube-proxy: revisit the monitoring values"
 fi
@@ -215,10 +172,13 @@ minor=$(sed -n 's/^  kubernetesVersion: v\{0,1\}\([0-9]*\.[0-9]*\)\..*/\1/p' "$w
 [ -n "$minor" ] || die "no kubernetesVersion in the rendered kops spec"
 echo "Kubernetes minor of the clusters: $minor"
 
-step "dry runs: .ci/k8s_deploy.sh dev|prod"
-sha=$(git rev-parse --short HEAD)
-# deploy ENV OUT [VAR=value...]: a dry run with a clean CI environment.
-deploy() {
+step "render: .ci/k8s_deploy.sh dev|prod (DRY_RUN=1), for the validation below"
+# What the deploy applies: the overlays with its Secrets, the pinned image
+# and prod's host name, address and backup bucket. The assertions on these
+# dry runs are in .ci/check_pipeline.sh (check deploy).
+digest=sha256:$(printf conduit | sha256sum | cut -d' ' -f1)
+# render_deploy ENV OUT [VAR=value...]: a dry run with a clean CI environment.
+render_deploy() {
     target=$1 out=$2
     shift 2
     env -u IMAGE_DIGEST -u CI_COMMIT_TAG -u CI_COMMIT_SHORT_SHA -u CI_REGISTRY_IMAGE -u IMAGE_REPO \
@@ -226,57 +186,11 @@ deploy() {
         -u PUBLIC_PATH_PREFIX -u PUBLIC_HOSTNAME -u PUBLIC_ADDRESS IMAGE_DIGEST="$digest" "$@" \
         DRY_RUN=1 sh .ci/k8s_deploy.sh "$target" >"$out" 2>"$out.log" ||
         { cat "$out.log" >&2; die "k8s_deploy.sh $target dry run"; }
-    expect "$out.log" "+ kubectl apply --server-side --field-manager=conduit-deploy --force-conflicts -f -" "deploy $target"
-    # Pruning: the manifests go in as an ApplySet, so what left them is deleted.
-    expect "$out.log" "+ env KUBECTL_APPLYSET=true kubectl -n conduit-$target apply --server-side" "deploy $target: ApplySet"
-    expect "$out.log" "--prune --applyset=conduit-applyset -f -" "deploy $target: prune"
-    expect "$out.log" "wait --for=condition=Programmed=True gateway/conduit" "deploy $target: Gateway Programmed"
-    expect "$out.log" "wait '--for=jsonpath={.status.addresses[0].value}' gateway/conduit" "deploy $target: Gateway address"
-    expect "$out.log" "+ sh .ci/smoke_test.sh" "deploy $target: smoke test in the deploy"
-    expect "$out.log" "+ kubectl -n conduit-$target rollout status deployment/conduit --timeout=" "deploy $target"
-    expect "$out.log" "+ kubectl -n conduit-$target rollout undo deployment/conduit" "deploy $target"
-    expect "$out" "name: conduit-secret" "deploy $target: JWT Secret"
-    expect "$out" "kind: Namespace" "deploy $target"
-    if grep -n 'image:' "$out" | grep -e 'latest' -e ':unpinned' >&2; then
-        die "deploy $target renders an unpinned image (above)"
-    fi
+    echo "$target: $(grep -c '^kind:' "$out") objects"
 }
-digest=sha256:$(printf '%s' "$sha" | sha256sum | cut -d' ' -f1)
-deploy dev "$work/deploy-dev.yaml"
-expect "$work/deploy-dev.yaml" "image: registry.gitlab.com/example/conduit@$digest" "deploy dev: pinned by digest"
-expect "$work/deploy-dev.yaml" "name: conduit-db-app" "deploy dev: database Secret"
-expect "$work/deploy-dev.yaml" "  uri: " "deploy dev: database Secret key uri"
-expect "$work/deploy-dev.yaml.log" "rollout status statefulset/conduit-db" "deploy dev"
-deploy dev "$work/deploy-dev-branch.yaml" CI_REGISTRY_IMAGE=registry.example.com:5000/team/conduit
-expect "$work/deploy-dev-branch.yaml" "image: registry.example.com:5000/team/conduit@$digest" "deploy dev: CI_REGISTRY_IMAGE"
-deploy prod "$work/deploy-prod.yaml" CI_COMMIT_TAG=v1.2.3 BACKUP_BUCKET=example-backups \
+render_deploy dev "$work/deploy-dev.yaml"
+render_deploy prod "$work/deploy-prod.yaml" CI_COMMIT_TAG=v1.2.3 BACKUP_BUCKET=example-backups \
     PUBLIC_HOSTNAME=conduit.example.org PUBLIC_ADDRESS=203.0.113.9
-expect "$work/deploy-prod.yaml" "image: registry.gitlab.com/example/conduit@$digest" "deploy prod: pinned by digest"
-expect "$work/deploy-prod.yaml" "hostname: conduit.example.org" "deploy prod: PUBLIC_HOSTNAME on the listeners"
-expect "$work/deploy-prod.yaml" "- conduit.example.org" "deploy prod: PUBLIC_HOSTNAME in the certificate"
-expect "$work/deploy-prod.yaml" "value: 203.0.113.9" "deploy prod: PUBLIC_ADDRESS on the Gateway"
-expect "$work/deploy-prod.yaml" "name: conduit-dns01-gcp" "deploy prod: DNS-01 key Secret"
-expect "$work/deploy-prod.yaml.log" "wait --for=condition=Ready=True certificate/conduit-tls" "deploy prod: certificate"
-expect "$work/deploy-prod.yaml" "destinationPath: gs://example-backups/conduit-prod" "deploy prod: backup bucket"
-expect "$work/deploy-prod.yaml" "name: conduit-backup-gcs" "deploy prod: backup credentials Secret"
-expect "$work/deploy-prod.yaml.log" "wait --for=condition=Ready cluster.postgresql.cnpg.io/conduit-db" "deploy prod"
-deploy dev "$work/deploy-prefix.yaml" PUBLIC_PATH_PREFIX=/flask
-expect "$work/deploy-prefix.yaml" "value: /flask" "PUBLIC_PATH_PREFIX"
-# Only digests are deployed.
-for bad in "" latest v1.2.3 sha256:abc "$digest:x"; do
-    if env IMAGE_DIGEST="$bad" DRY_RUN=1 sh .ci/k8s_deploy.sh dev >/dev/null 2>&1; then
-        die "k8s_deploy.sh must refuse IMAGE_DIGEST '$bad'"
-    fi
-done
-if env IMAGE_DIGEST="$digest" IMAGE_REPO=registry.example.com/conduit:v1 DRY_RUN=1 sh .ci/k8s_deploy.sh dev >/dev/null 2>&1; then
-    die "k8s_deploy.sh must refuse an IMAGE_REPO with a tag"
-fi
-if env -u DRY_RUN -u CONDUIT_SECRET IMAGE_DIGEST="$digest" sh .ci/k8s_deploy.sh dev >/dev/null 2>&1; then
-    die "k8s_deploy.sh must fail without CONDUIT_SECRET outside a dry run"
-fi
-if sh .ci/k8s_deploy.sh staging >/dev/null 2>&1; then
-    die "k8s_deploy.sh must reject an unknown environment"
-fi
 
 rendered="$work/dev.yaml $work/prod.yaml $work/dev-tls.yaml $work/dev-ingress.yaml"
 rendered="$rendered $work/deploy-dev.yaml $work/deploy-prod.yaml $work/prod-restore.yaml"
@@ -328,11 +242,7 @@ mutate "grace period too short" 's/terminationGracePeriodSeconds: 35/termination
 mutate "PDB that blocks drains" 's/maxUnavailable: 1$/minAvailable: 1/'
 
 step "alerts: promtool check rules + unit tests"
-python3 - "$work/prod.yaml" "$work/rules.yaml" <<'EOF'
-import sys, yaml
-docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d["kind"] == "PrometheusRule"]
-yaml.safe_dump({"groups": [g for d in docs for g in d["spec"]["groups"]]}, open(sys.argv[2], "w"))
-EOF
+python3 .ci/check_k8s.py rules "$work/prod.yaml" "$work/rules.yaml"
 promtool check rules "$work/rules.yaml"
 cp k8s/checks/alerts_test.yaml "$work/alerts_test.yaml"
 promtool test rules "$work/alerts_test.yaml"
@@ -342,7 +252,9 @@ python3 -m yamllint --strict -c k8s/.yamllint k8s
 echo "k8s/: $(find k8s -name '*.yaml' | wc -l) YAML files clean"
 
 step "shellcheck"
-"$SHELLCHECK" .ci/kops_cluster.sh .ci/k8s_deploy.sh .ci/check_k8s.sh .ci/rehearse_deploy.sh .ci/promote.sh .ci/install_tools.sh
-echo "6 scripts clean"
+# -x: follow the sourced .ci/lib.sh.
+"$SHELLCHECK" -x .ci/kops_cluster.sh .ci/k8s_deploy.sh .ci/check_k8s.sh .ci/rehearse_deploy.sh .ci/promote.sh \
+    .ci/install_tools.sh
+echo "6 scripts clean, and .ci/lib.sh they source"
 
 echo "check_k8s: all checks passed in $(($(date +%s) - started))s"

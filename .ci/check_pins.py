@@ -5,7 +5,7 @@
 
 The pins live where they are used: the job images and tool versions in the
 variables of .gitlab-ci.yml, the cluster and add-on versions as defaults in
-.ci/kops_cluster.sh, gitlab-ci-local's in .ci/check_pipeline.sh, the
+.ci/kops_cluster.sh, gitlab-ci-local's in .ci/pipeline/tools.sh, the
 database images in the manifests. This check collects them, refuses a
 floating one (`latest`, `slim`, `stable`, a bare major or minor such as `0.9`
 or `v1.41`), and compares them with the table under "Pinned versions" in
@@ -37,7 +37,7 @@ def pins():
             found[name] = str(value)
     for match in re.finditer(r"^([A-Z0-9_]*(?:VERSION|IMAGE))=\$\{\1:-([^}]+)\}$", read(".ci/kops_cluster.sh"), re.M):
         found[match.group(1)] = match.group(2)
-    found["GCL_VERSION"] = re.search(r"^GCL_VERSION=(\S+)$", read(".ci/check_pipeline.sh"), re.M).group(1)
+    found["GCL_VERSION"] = re.search(r"^GCL_VERSION=(\S+)$", read(".ci/pipeline/tools.sh"), re.M).group(1)
     for path in ("k8s/overlays/prod/database.yaml", "k8s/overlays/dev/postgres.yaml"):
         for match in re.finditer(r"^\s*(?:image|imageName): (\S+)$", read(path), re.M):
             found[f"{path}"] = match.group(1)
@@ -85,12 +85,21 @@ def documented():
 INSTALL = re.compile(r"(cargo install|pip install|pip_install|missing=\"\$missing)\s(.*)$")
 
 
+def scripts():
+    """The shell scripts under .ci/, as paths from the root; folders whose
+    names start with a dot hold installed tools, not ours."""
+    found = []
+    for folder, subfolders, files in os.walk(os.path.join(ROOT, ".ci")):
+        subfolders[:] = [d for d in subfolders if not d.startswith(".")]
+        found += [os.path.relpath(os.path.join(folder, n), ROOT) for n in files if n.endswith(".sh")]
+    return sorted(found)
+
+
 def installs():
     """Packages installed by name in the pipeline and the checks: each must
     name its exact version (crate@X.Y.Z, package==X.Y.Z)."""
     problems = []
-    paths = [".gitlab-ci.yml", ".ci/run"] + [f".ci/{n}" for n in sorted(os.listdir(os.path.join(ROOT, ".ci")))
-                                             if n.endswith(".sh")]
+    paths = [".gitlab-ci.yml", ".ci/run"] + scripts()
     for path in paths:
         for number, line in enumerate(read(path).splitlines(), 1):
             match = INSTALL.search(line)

@@ -17,6 +17,8 @@
 # DRY_RUN=1 prints the buildah commands instead of running them.
 # CONDUIT_BINARY overrides the binary's path.
 set -eu
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 usage() {
     echo "usage: $0 IMAGE_REPO" >&2
@@ -24,19 +26,6 @@ usage() {
 }
 [ "$#" -eq 1 ] && [ -n "$1" ] || usage
 repo=$1
-
-say() { echo "docker_pack: $*" >&2; }
-fail() {
-    say "$*"
-    exit 1
-}
-# Prints a command, then runs it unless this is a dry run.
-run() {
-    echo "+ $*" >&2
-    if [ "${DRY_RUN:-0}" != 1 ]; then
-        "$@"
-    fi
-}
 
 export STORAGE_DRIVER="${STORAGE_DRIVER:-vfs}"
 export BUILDAH_ISOLATION="${BUILDAH_ISOLATION:-chroot}"
@@ -58,7 +47,7 @@ login() {
     say "logging in to $1"
     # The secret goes through standard input, never onto a command line.
     if [ "${DRY_RUN:-0}" = 1 ]; then
-        echo "+ buildah login --username $2 --password-stdin $1" >&2
+        show buildah login --username "$2" --password-stdin "$1"
     else
         printf '%s' "$3" | buildah login --username "$2" --password-stdin "$1" >&2
     fi
@@ -81,12 +70,12 @@ fi
 # Releases are promoted, never packed: .ci/promote.sh copies the digest the
 # default branch built, tested and ran in dev.
 if [ -n "$tag_name" ]; then
-    fail "tag $tag_name: a release is not rebuilt; the promote job copies the tested image by digest (.ci/promote.sh release)"
+    die "tag $tag_name: a release is not rebuilt; the promote job copies the tested image by digest (.ci/promote.sh release)"
 fi
 tag=$short
 
 [ -x "$binary" ] || [ "${DRY_RUN:-0}" = 1 ] \
-    || fail "no binary at $binary: build it first (cargo build --release --target x86_64-unknown-linux-musl)"
+    || die "no binary at $binary: build it first (cargo build --release --target x86_64-unknown-linux-musl)"
 
 context=$(mktemp -d)
 trap 'rm -rf "$context"' EXIT

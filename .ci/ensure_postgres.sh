@@ -4,12 +4,12 @@
 # configures one with apt if there is none. Prints the test server URL as its
 # last line.
 set -eu
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 host=127.0.0.1
 port=5432
 database=${CONDUIT_TEST_DATABASE:-conduit_test}
-
-say() { echo "ensure_postgres: $*" >&2; }
 
 cluster_version() {
     found=
@@ -38,7 +38,7 @@ if ! pg_isready -q -h "$host" -p "$port"; then
     i=0
     until pg_isready -q -h "$host" -p "$port"; do
         i=$((i + 1))
-        [ "$i" -lt 30 ] || { say "PostgreSQL did not come up"; exit 1; }
+        [ "$i" -lt 30 ] || die "PostgreSQL did not come up"
         sleep 1
     done
 fi

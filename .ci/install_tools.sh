@@ -18,12 +18,9 @@
 # its reach (.ci/rehearse_jobs.py says with what).
 # TOOLS_BIN: where the tools go [/usr/local/bin].
 set -eu
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
 
-say() { echo "install_tools: $*" >&2; }
-die() {
-    say "error: $*"
-    exit 1
-}
 [ $# -gt 0 ] || die "usage: $0 kubectl|kops|helm|nextest..."
 command -v sha256sum >/dev/null || die "sha256sum is required (coreutils)"
 

@@ -54,6 +54,8 @@
 #                         values) to standard output, print each command on
 #                         standard error ("+ ..."), touch no cluster
 set -eu
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 usage() {
     echo "usage: $0 dev|prod" >&2
@@ -74,34 +76,7 @@ GATEWAY_TIMEOUT=${GATEWAY_TIMEOUT:-10m}
 PUBLIC_PATH_PREFIX=${PUBLIC_PATH_PREFIX:-/api}
 IMAGE_REPO=${IMAGE_REPO:-${CI_REGISTRY_IMAGE:-registry.gitlab.com/example/conduit}}
 
-say() { echo "k8s_deploy($ENVIRONMENT): $*" >&2; }
-die() {
-    say "error: $*"
-    exit 1
-}
-
-# show ARGS...: prints a command as "+ cmd args" on standard error, quoting
-# arguments that need it.
-show() {
-    line=+
-    for arg in "$@"; do
-        case $arg in
-            '' | *[!A-Za-z0-9_./:=@%+,-]*)
-                arg="'$(printf '%s' "$arg" | sed "s/'/'\\\\''/g")'"
-                ;;
-        esac
-        line="$line $arg"
-    done
-    printf '%s\n' "$line" >&2
-}
-
-# run ARGS...: shows the command, then runs it unless DRY_RUN=1.
-run() {
-    show "$@"
-    if [ "$DRY_RUN" != 1 ]; then
-        "$@"
-    fi
-}
+log_prefix="k8s_deploy($ENVIRONMENT)"
 
 # apply FILE WHAT: server-side apply of a rendered file through standard input
 # (printed as the command it is). Server-side apply keeps Secret values out

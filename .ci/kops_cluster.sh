@@ -54,6 +54,8 @@
 #   DRY_RUN                     1: print the rendered specs on standard output and
 #                               each command on standard error ("+ ..."), run none
 set -eu
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 usage() {
     echo "usage: $0 dev|prod" >&2
@@ -67,34 +69,7 @@ esac
 cd "$(dirname "$0")/.."
 
 DRY_RUN=${DRY_RUN:-0}
-say() { echo "kops_cluster($ENVIRONMENT): $*" >&2; }
-die() {
-    say "error: $*"
-    exit 1
-}
-
-# show ARGS...: prints a command as "+ cmd args" on standard error, quoting
-# arguments that need it, so the log can be pasted into a shell.
-show() {
-    line=+
-    for arg in "$@"; do
-        case $arg in
-            '' | *[!A-Za-z0-9_./:=@%+,-]*)
-                arg="'$(printf '%s' "$arg" | sed "s/'/'\\\\''/g")'"
-                ;;
-        esac
-        line="$line $arg"
-    done
-    printf '%s\n' "$line" >&2
-}
-
-# run ARGS...: shows the command, then runs it unless DRY_RUN=1.
-run() {
-    show "$@"
-    if [ "$DRY_RUN" != 1 ]; then
-        "$@"
-    fi
-}
+log_prefix="kops_cluster($ENVIRONMENT)"
 
 : "${K8S_CLUSTER_NAME:?set K8S_CLUSTER_NAME, e.g. conduit-$ENVIRONMENT.example.com}"
 : "${KOPS_STATE_STORE:?set KOPS_STATE_STORE to the kops state bucket, gs://BUCKET}"

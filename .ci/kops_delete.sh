@@ -20,6 +20,8 @@
 #   DRY_RUN=1            print the kops commands (prefixed "+ ") on standard
 #                        error instead of running them
 set -eu
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 usage() {
     echo "usage: KOPS_DELETE_CONFIRM=<cluster name> $0 dev|prod" >&2
@@ -32,19 +34,7 @@ case $env in
     *) usage ;;
 esac
 
-say() { echo "kops_delete[$env]: $*" >&2; }
-die() {
-    say "$*"
-    exit 1
-}
-
-# run COMMAND...: prints it, then runs it unless DRY_RUN=1.
-run() {
-    echo "+ $*" >&2
-    if [ "${DRY_RUN:-0}" != 1 ]; then
-        "$@"
-    fi
-}
+log_prefix="kops_delete($env)"
 
 missing=
 for var in K8S_CLUSTER_NAME KOPS_STATE_STORE GCP_PROJECT; do

@@ -23,18 +23,9 @@
 #   REGISTRY_TLS_VERIFY  false for a plain-HTTP registry (the local check) [true]
 #   DRY_RUN=1            print the skopeo commands instead of running them
 set -eu
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
 
-say() { echo "promote: $*" >&2; }
-die() {
-    say "error: $*"
-    exit 1
-}
-run() {
-    echo "+ $*" >&2
-    if [ "${DRY_RUN:-0}" != 1 ]; then
-        "$@"
-    fi
-}
 [ $# -eq 1 ] || die "usage: $0 mark-dev|release"
 cd "$(dirname "$0")/.."
 
@@ -45,7 +36,7 @@ tls=${REGISTRY_TLS_VERIFY:-true}
 command -v skopeo >/dev/null || [ "${DRY_RUN:-0}" = 1 ] || die "skopeo is required (Debian: apt-get install skopeo)"
 
 if [ -n "${CI_REGISTRY_PASSWORD:-}" ] && [ -n "${CI_REGISTRY_USER:-}" ] && [ -n "${CI_REGISTRY:-}" ]; then
-    echo "+ skopeo login --username $CI_REGISTRY_USER --password-stdin $CI_REGISTRY" >&2
+    show skopeo login --username "$CI_REGISTRY_USER" --password-stdin "$CI_REGISTRY"
     if [ "${DRY_RUN:-0}" != 1 ]; then
         printf '%s' "$CI_REGISTRY_PASSWORD" | skopeo login --username "$CI_REGISTRY_USER" --password-stdin "$CI_REGISTRY" >&2
     fi
@@ -54,7 +45,7 @@ fi
 # digest_of REF: the manifest digest of docker://REF, empty when there is none.
 digest_of() {
     if [ "${DRY_RUN:-0}" = 1 ]; then
-        echo "+ skopeo inspect --tls-verify=$tls --format {{.Digest}} docker://$1" >&2
+        show skopeo inspect --tls-verify="$tls" --format '{{.Digest}}' "docker://$1"
         echo "sha256:$(printf '%064d' 0)"
         return 0
     fi

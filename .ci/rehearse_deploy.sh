@@ -24,6 +24,8 @@
 # they must be free. Needs buildah (installed with apt if missing), curl,
 # kubectl, python3 with PyYAML, psql.
 set -eu
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 usage() {
     echo "usage: $0 IMAGE" >&2
@@ -39,11 +41,7 @@ DB_NAME=conduit_rehearsal
 DB_URI=postgres://postgres@127.0.0.1:5432/$DB_NAME
 
 started=$(date +%s)
-say() { echo "rehearse: $*" >&2; }
-die() {
-    say "FAILED: $*"
-    exit 1
-}
+log_prefix=rehearse
 step() { say "== $*"; }
 
 work=$(mktemp -d)
@@ -88,8 +86,7 @@ trap 'exit 1' INT TERM
 step "tools"
 if ! command -v buildah >/dev/null 2>&1; then
     say "installing buildah"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq buildah >/dev/null 2>&1 ||
-        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq buildah >/dev/null; }
+    apt_install buildah
 fi
 for tool in buildah curl kubectl psql pgrep python3; do
     command -v "$tool" >/dev/null || die "$tool is required"

@@ -6,13 +6,14 @@
 #
 #   .ci/schemathesis.sh [BINARY] [SECONDS]
 set -eu
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 binary=${1:-target/x86_64-unknown-linux-musl/release/conduit}
 seconds=${2:-60}
 spec=${SPEC:-../shared/openapi.yml}
-say() { echo "schemathesis: $*" >&2; }
-[ -x "$binary" ] || { say "no binary at $binary"; exit 1; }
-[ -f "$spec" ] || { say "no OpenAPI document at $spec"; exit 1; }
+[ -x "$binary" ] || die "no binary at $binary"
+[ -f "$spec" ] || die "no OpenAPI document at $spec"
 if ! command -v st >/dev/null 2>&1; then
     say "installing schemathesis"
     pip install --quiet --disable-pip-version-check schemathesis==4.32.5
@@ -27,7 +28,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 base="http://127.0.0.1:$port"
 # Cheap hashing keeps the many generated registrations fast; everything
 # else is the production configuration.
@@ -37,7 +38,7 @@ server_pid=$!
 i=0
 until curl -sf "$base/healthz" >/dev/null; do
     i=$((i + 1))
-    [ "$i" -lt 100 ] || { say "server did not start"; exit 1; }
+    [ "$i" -lt 100 ] || die "server did not start"
     sleep 0.05
 done
 
@@ -45,7 +46,7 @@ curl -sf -X POST "$base/api/users" -H 'Content-Type: application/json' \
     -d '{"user":{"username":"fuzzer","email":"fuzzer@example.com","password":"fuzzer-password"}}' \
     >"$work/user.json"
 token=$(sed -n 's/.*"token":"\([^"]*\)".*/\1/p' "$work/user.json")
-[ -n "$token" ] || { say "could not register the test user"; exit 1; }
+[ -n "$token" ] || die "could not register the test user"
 # Something to find: an article with a comment, so reads return data.
 curl -sf -X POST "$base/api/articles" -H 'Content-Type: application/json' -H "Authorization: Token $token" \
     -d '{"article":{"title":"Fuzzing target","description":"d","body":"b","tagList":["fuzz"]}}' >/dev/null

@@ -1,0 +1,69 @@
+#!/bin/sh
+# Check "smoke" of .ci/check_pipeline.sh: .ci/smoke_test.sh for real against
+# a local `conduit serve` on SQLite (CONDUIT_BIN, else the musl release
+# binary, else target/release/conduit): it passes twice with throwaway users
+# and twice as the environment's smoke user (registered once), and fails as
+# it should on a wrong password, a 404 and a stopped server.
+set -eu
+# shellcheck source=SCRIPTDIR/common.sh
+. "$(dirname "$0")/common.sh"
+
+bin=${CONDUIT_BIN:-}
+if [ -z "$bin" ]; then
+    for candidate in target/x86_64-unknown-linux-musl/release/conduit target/release/conduit; do
+        if [ -x "$candidate" ]; then
+            bin=$candidate
+            break
+        fi
+    done
+fi
+[ -n "$bin" ] && [ -x "$bin" ] || fail "no conduit binary to smoke-test: build one (cargo build --release) or set CONDUIT_BIN"
+port=$(free_port)
+mkdir -p "$work/smoke-db"
+note "server: $bin on 127.0.0.1:$port, SQLite in $work/smoke-db"
+CONDUIT_LISTEN=127.0.0.1:$port CONDUIT_DATABASE_URL=sqlite://$work/smoke-db/c.db \
+    "$bin" serve >"$work/server.log" 2>&1 &
+server_pid=$!
+background="$background $server_pid"
+i=0
+# /api/tags answers 200 in every version of the app (/healthz came later).
+until curl -fsS -o /dev/null "http://127.0.0.1:$port/api/tags" 2>/dev/null; do
+    kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log" >&2; fail "the server exited"; }
+    i=$((i + 1))
+    [ "$i" -lt 100 ] || { cat "$work/server.log" >&2; fail "no answer from /api/tags in 20s"; }
+    sleep 0.2
+done
+TMPDIR=$work sh .ci/smoke_test.sh "http://127.0.0.1:$port" >"$work/smoke-1.log" 2>&1 \
+    || { cat "$work/smoke-1.log" >&2; fail "smoke run against the local server"; }
+sed 's/^/    | /' "$work/smoke-1.log"
+has "$work/smoke-1.log" "smoke: passed against http://127.0.0.1:$port/api" "first smoke run"
+# Twice, to show a second run needs no cleanup, through the /api form.
+TMPDIR=$work sh .ci/smoke_test.sh "http://127.0.0.1:$port/api/" >"$work/smoke-2.log" 2>&1 \
+    || { cat "$work/smoke-2.log" >&2; fail "second smoke run"; }
+has "$work/smoke-2.log" "smoke: passed against http://127.0.0.1:$port/api" "second smoke run"
+# The environment's smoke user: registered by the first run, signed in
+# by every later one; a wrong password is named, not papered over.
+for n in 3 4; do
+    SMOKE_PASSWORD=smoke-user-password-1 TMPDIR=$work sh .ci/smoke_test.sh "http://127.0.0.1:$port" \
+        >"$work/smoke-$n.log" 2>&1 || { cat "$work/smoke-$n.log" >&2; fail "smoke run $n as the smoke user"; }
+done
+has "$work/smoke-3.log" "registering it" "first run as the smoke user"
+has "$work/smoke-3.log" "signed in as conduit-smoke (1-register.json)" "first run as the smoke user"
+has "$work/smoke-4.log" "signed in as conduit-smoke (1-login.json)" "second run as the smoke user"
+lacks "$work/smoke-4.log" "POST http://127.0.0.1:$port/api/users (expect" "second run as the smoke user (no new user)"
+if SMOKE_PASSWORD=another-password-2 TMPDIR=$work sh .ci/smoke_test.sh "http://127.0.0.1:$port" >"$work/smoke-5.log" 2>&1; then
+    fail "smoke_test.sh passed with the wrong smoke user password"
+fi
+has "$work/smoke-5.log" "exists with another password" "smoke run with a wrong password"
+# It must fail on a wrong answer and on no answer.
+if SMOKE_RETRIES=0 TMPDIR="$work" sh .ci/smoke_test.sh "http://127.0.0.1:$port/elsewhere" >"$work/smoke-404.log" 2>&1; then
+    fail "smoke_test.sh passed against a path that answers 404"
+fi
+has "$work/smoke-404.log" "expected 201" "smoke against a wrong path"
+kill "$server_pid"
+wait "$server_pid" 2>/dev/null || true
+if SMOKE_RETRIES=0 SMOKE_TIMEOUT=5 TMPDIR="$work" sh .ci/smoke_test.sh "http://127.0.0.1:$port" >"$work/smoke-down.log" 2>&1; then
+    fail "smoke_test.sh passed against a stopped server"
+fi
+has "$work/smoke-down.log" "answered 000" "smoke against a stopped server"
+note "passed twice with throwaway users and twice as the smoke user (registered once); failed as it should on a wrong password, a 404 and a stopped server"
