@@ -22,7 +22,7 @@ impl DatabaseUrl {
             Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             // Bad TLS settings stop the start here, naming the setting.
-            super::postgres::tls::parse_url(url)?;
+            super::postgres::sslmode::parse_url(url)?;
             Ok(DatabaseUrl::Postgres(url.to_owned()))
         } else {
             Err("database_url: expected sqlite://PATH or postgres://...".into())

@@ -16,6 +16,7 @@ mod comments;
 mod listing;
 mod profiles;
 mod schema;
+pub mod sslmode;
 pub mod tls;
 mod users;
 
@@ -94,7 +95,7 @@ impl PgStore {
     /// Connects, retrying with backoff for `startup_timeout` (the database
     /// may start after us), then fails with the last reason.
     pub fn open(url: &str, options: &PoolOptions) -> Result<Self, String> {
-        let target = tls::parse_url(url)?;
+        let target = sslmode::parse_url(url)?;
         let tls = tls::connector(&target.verify)?;
         let mut config = target.config;
         with_statement_timeout(&mut config, options.statement_timeout);
