@@ -1,0 +1,243 @@
+//! Reading the layers: defaults, then the TOML file, then `CONDUIT_*`
+//! environment variables; and which variables are settings at all.
+
+use std::path::PathBuf;
+use std::sync::LazyLock;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+
+use super::Config;
+
+/// Environment variables that are not settings: the config file's path and
+/// anything the test suites read for themselves.
+const ENV_PREFIX: &str = "CONDUIT_";
+
+/// Every top-level key, read off the serialized defaults so it cannot drift
+/// from the struct. Environment variables outside it are ignored (Kubernetes
+/// injects `CONDUIT_PORT`, `CONDUIT_SERVICE_HOST` and the like for a Service
+/// named `conduit`), while the TOML file is checked strictly.
+static KNOWN_KEYS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    let mut keys: Vec<String> = setting_names()
+        .into_iter()
+        .filter_map(|name| name.split('.').next().map(str::to_owned))
+        .collect();
+    keys.dedup();
+    keys
+});
+
+/// Every setting's full key (`listen`, `scrypt.log_n`, ...), from the
+/// serialized defaults: unset options serialize as `null`, so none is missed.
+pub fn setting_names() -> Vec<String> {
+    let mut names = Vec::new();
+    if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(Config::default()) {
+        for (key, value) in map {
+            match value {
+                serde_json::Value::Object(inner) => {
+                    names.extend(inner.keys().map(|k| format!("{key}.{k}")));
+                }
+                _ => names.push(key),
+            }
+        }
+    }
+    names
+}
+
+/// The environment variable that sets a key: `scrypt.log_n` is
+/// `CONDUIT_SCRYPT__LOG_N`.
+pub fn env_name(key: &str) -> String {
+    format!(
+        "{ENV_PREFIX}{}",
+        key.replace('.', "__").to_ascii_uppercase()
+    )
+}
+
+/// Where to look for the TOML file.
+pub enum ConfigFile {
+    /// `conduit.toml` in the working directory, if it exists.
+    Default,
+    /// Named with `--config` or `CONDUIT_CONFIG`: it must exist.
+    Explicit(PathBuf),
+}
+
+impl ConfigFile {
+    /// `--config` wins over `CONDUIT_CONFIG`, which wins over the default.
+    pub fn choose(flag: Option<PathBuf>) -> Self {
+        match flag.or_else(|| std::env::var_os("CONDUIT_CONFIG").map(PathBuf::from)) {
+            Some(path) => ConfigFile::Explicit(path),
+            None => ConfigFile::Default,
+        }
+    }
+}
+
+impl Config {
+    /// Reads every layer and validates the result.
+    ///
+    /// Errors name the offending key, e.g. `secret: must be at least 32 bytes`.
+    pub fn load(file: ConfigFile) -> Result<Config, String> {
+        let path = match &file {
+            ConfigFile::Default => PathBuf::from("conduit.toml"),
+            ConfigFile::Explicit(path) => {
+                if !path.is_file() {
+                    return Err(format!("config file {} not found", path.display()));
+                }
+                path.clone()
+            }
+        };
+        Self::from_figment(
+            Figment::from(Serialized::defaults(Config::default()))
+                .merge(Toml::file(&path))
+                .merge(env_provider()),
+        )
+    }
+
+    /// Extracts and validates a config from any set of providers (tests use
+    /// this with in-memory values).
+    pub fn from_figment(figment: Figment) -> Result<Config, String> {
+        let config: Config = figment.extract().map_err(describe_figment_error)?;
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+fn env_provider() -> Env {
+    Env::prefixed(ENV_PREFIX).split("__").filter(|key| {
+        // Keys arrive in their original case; compare lowercased.
+        let key = key.as_str().to_ascii_lowercase();
+        KNOWN_KEYS
+            .iter()
+            .any(|known| key == *known || key.starts_with(&format!("{known}.")))
+    })
+}
+
+fn describe_figment_error(error: figment::Error) -> String {
+    let mut messages = Vec::new();
+    for e in error {
+        let key = e.path.join(".");
+        if key.is_empty() {
+            messages.push(e.kind.to_string());
+        } else {
+            messages.push(format!("{key}: {}", e.kind));
+        }
+    }
+    messages.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::DatabaseUrl;
+
+    #[allow(clippy::result_large_err)] // figment's own error type, in tests only
+    fn load_with(toml: &str, env: &[(&str, &str)]) -> Result<Config, String> {
+        let mut loaded = None;
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("conduit.toml", toml)?;
+            for (key, value) in env {
+                jail.set_env(key, value);
+            }
+            loaded = Some(Config::load(ConfigFile::Default));
+            Ok(())
+        });
+        loaded.expect("the jail ran the closure")
+    }
+
+    #[test]
+    fn defaults_need_no_file_and_no_environment() {
+        let config = Config::from_figment(Figment::from(Serialized::defaults(Config::default())))
+            .expect("defaults are valid");
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(
+            config.database(),
+            DatabaseUrl::Sqlite(PathBuf::from("conduit.db"))
+        );
+        assert_eq!(config.token_lifetime_secs, 14 * 24 * 3600);
+        assert_eq!(config.max_body_bytes, 2 * 1024 * 1024);
+    }
+
+    #[test]
+    fn the_pool_defaults_to_one_connection_per_cpu_on_sqlite_and_8_on_postgres() {
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 16));
+        let sqlite = load_with("", &[]).expect("defaults");
+        assert_eq!(sqlite.effective_pool_size() as usize, cpus);
+        let postgres = load_with(
+            "",
+            &[
+                ("CONDUIT_DATABASE_URL", "postgres://u@h/db"),
+                ("CONDUIT_SECRET", "a-secret-of-at-least-thirty-two-bytes"),
+            ],
+        )
+        .expect("postgres");
+        assert_eq!(postgres.effective_pool_size(), 8);
+        let set = load_with("pool_size = 3\n", &[]).expect("set");
+        assert_eq!(set.effective_pool_size(), 3, "an explicit size wins");
+        assert!(
+            sqlite
+                .redacted_toml()
+                .contains(&format!("pool_size = {cpus}\n")),
+            "`conduit config` shows the size in effect"
+        );
+    }
+
+    #[test]
+    fn environment_overrides_file_which_overrides_defaults() {
+        let config = load_with(
+            "listen = \"127.0.0.1:9000\"\npool_size = 3\n[scrypt]\nlog_n = 10\nr = 8\np = 1\n",
+            &[
+                ("CONDUIT_LISTEN", "0.0.0.0:8081"),
+                ("CONDUIT_SCRYPT__LOG_N", "12"),
+                ("CONDUIT_CONFIG", "ignored-here"),
+                ("CONDUIT_TEST_POSTGRES_URL", "postgres://x"),
+                ("CONDUIT_PORT", "tcp://10.0.0.1:8080"),
+            ],
+        )
+        .expect("valid layers");
+        assert_eq!(config.listen.to_string(), "0.0.0.0:8081");
+        assert_eq!(
+            config.pool_size,
+            Some(3),
+            "file value kept when env is silent"
+        );
+        assert_eq!(config.scrypt.log_n, 12, "nested env key with __");
+    }
+
+    #[test]
+    fn invalid_values_name_their_key() {
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
+            ("", &[("CONDUIT_LISTEN", "nope")], "listen"),
+            ("", &[("CONDUIT_SECRET", "short")], "secret"),
+            ("", &[("CONDUIT_DATABASE_URL", "mysql://x")], "database_url"),
+            ("", &[("CONDUIT_POOL_SIZE", "0")], "pool_size"),
+            ("", &[("CONDUIT_SCRYPT__LOG_N", "40")], "scrypt.log_n"),
+            ("lisen = \"x\"\n", &[], "lisen"),
+        ];
+        for (toml, env, key) in cases {
+            let error = load_with(toml, env).expect_err(&format!("{key} should be rejected"));
+            assert!(error.contains(key), "error {error:?} should name {key}");
+        }
+    }
+
+    #[test]
+    fn the_manifest_checks_know_every_setting_and_no_other() {
+        let mut expected: Vec<String> = setting_names().iter().map(|k| env_name(k)).collect();
+        expected.sort();
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/k8s/checks/settings.txt");
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let mut listed: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect();
+        listed.sort_unstable();
+        assert_eq!(
+            listed,
+            expected,
+            "k8s/checks/settings.txt must list exactly these (one per line):\n{}",
+            expected.join("\n")
+        );
+        assert_eq!(env_name("scrypt.log_n"), "CONDUIT_SCRYPT__LOG_N");
+        assert!(KNOWN_KEYS.iter().any(|k| k == "limits"));
+        assert_eq!(KNOWN_KEYS.len(), 24, "one per field of Config");
+    }
+}
