@@ -1,9 +1,10 @@
 //! The HTTP API under `/api`, built with warp.
 //!
 //! Each resource module (users, profiles, articles, comments, tags, ops)
-//! lists its endpoints in a route table, one line each; [`routes`] serves
-//! the tables through one dispatcher ([`route`]) that also answers 404, and
-//! 405 with an `Allow` header derived from the same tables, then adds CORS.
+//! lists its endpoints in a route table, one line each ([`route`]);
+//! [`routes`] serves the tables through one dispatcher that also answers
+//! 404, and 405 with an `Allow` header derived from the same tables, then
+//! adds CORS.
 //! Handlers return `Result<Response, ApiError>`: application errors are
 //! replies, never rejections.
 

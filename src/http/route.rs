@@ -1,10 +1,11 @@
-//! The route table's vocabulary and the one dispatcher that serves it.
+//! The route tables' vocabulary: routes, the matching of path templates,
+//! and the request ([`Call`]) a handler gets.
 //!
 //! Each resource module lists its endpoints as one line each
 //! (`route!(GET "/api/articles/:slug" => get_article)`), and everything
-//! that needs to know the routes reads the same table: the dispatcher, the
-//! `Allow` list of a 405, and the route template that labels metrics and
-//! logs. Adding an endpoint touches one line.
+//! that needs to know the routes reads the same tables: the dispatcher in
+//! `http/mod.rs`, the `Allow` list of a 405, and the route template that
+//! labels metrics and logs. Adding an endpoint touches one line.
 
 use std::future::Future;
 use std::pin::Pin;
