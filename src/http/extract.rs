@@ -3,13 +3,11 @@
 //! client's address. Each returns a `Result`, and the handler takes them in
 //! the policy's order (413, then 401, then 404, 403, 422).
 
-use std::convert::Infallible;
-
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use serde::de::DeserializeOwned;
 use warp::http::HeaderMap;
-use warp::{Buf, Filter};
+use warp::Buf;
 
 use super::{ApiError, Ctx};
 use crate::auth::jwt::TokenError;
@@ -125,16 +123,6 @@ pub(super) async fn authenticate(ctx: &Ctx, headers: &HeaderMap) -> AuthResult {
         ));
     }
     Ok(Some(AuthUser { user, token }))
-}
-
-/// The client's address as a limiter key (see [`super::client`]); requests
-/// that did not come through the server (none in practice) share one key.
-pub fn client_addr() -> impl Filter<Extract = (String,), Error = Infallible> + Clone {
-    warp::ext::optional::<super::client::ClientAddr>().map(
-        |addr: Option<super::client::ClientAddr>| {
-            addr.map_or_else(|| "unknown".to_owned(), |a| a.0.to_string())
-        },
-    )
 }
 
 /// Decoded `key=value` pairs; the first occurrence of a key wins, and empty

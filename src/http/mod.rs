@@ -117,15 +117,16 @@ fn dispatch(
     ctx: Ctx,
     table: Table,
 ) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    let ctx = Arc::new(ctx);
     warp::method()
         .and(warp::path::full())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(warp::header::headers_cloned())
         .and(warp::body::stream())
-        .and(extract::client_addr())
+        .and(warp::ext::optional::<client::ClientAddr>())
         .then(
             move |method: Method, path: FullPath, query, headers: HeaderMap, body, client| {
-                let ctx = ctx.clone();
+                let ctx = Arc::clone(&ctx);
                 async move {
                     match table.resolve(&method, path.as_str()) {
                         Resolved::Found(route, params) => {

@@ -9,7 +9,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -17,6 +17,7 @@ use warp::http::{HeaderMap, Method};
 use warp::reply::Response;
 use warp::Buf;
 
+use super::client::ClientAddr;
 use super::extract::{authenticate, read_limited, AuthResult, AuthUser, QueryPairs};
 use super::{ApiError, Ctx};
 
@@ -82,6 +83,14 @@ pub(crate) use route;
 /// trailing slash is ignored (`/api/tags/` is `/api/tags`), as warp's own
 /// path filters do.
 fn captures(template: &'static str, path: &str) -> Option<Vec<(&'static str, String)>> {
+    // Every request is matched against every template (twice: for its
+    // metrics label and to dispatch it), so most templates must be
+    // rejected cheaply: a matching path starts with the template's literal
+    // head, up to its first capture.
+    let head = template.find(':').map_or(template, |at| &template[..at]);
+    if !path.starts_with(head) {
+        return None;
+    }
     let path = match path.strip_suffix('/') {
         Some(trimmed) if !trimmed.is_empty() => trimmed,
         _ => path,
@@ -180,7 +189,8 @@ type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, warp::Error>> + Send>>
 /// policy's order (body 413, then token 401, then the lookups' 404 and 403,
 /// then 422), so nothing is read or checked before its turn.
 pub struct Call {
-    pub ctx: Ctx,
+    /// Shared by every request: cloning it is one reference count.
+    pub ctx: Arc<Ctx>,
     params: Vec<(&'static str, String)>,
     query: String,
     headers: HeaderMap,
@@ -188,17 +198,17 @@ pub struct Call {
     /// `&Call` across awaits); it is taken once through `&mut self`, so
     /// never locked.
     body: Mutex<Option<BodyStream>>,
-    client: String,
+    client: Option<ClientAddr>,
 }
 
 impl Call {
     pub(super) fn new(
-        ctx: Ctx,
+        ctx: Arc<Ctx>,
         params: Vec<(&'static str, String)>,
         query: String,
         headers: HeaderMap,
         body: impl Stream<Item = Result<impl Buf + Send, warp::Error>> + Send + 'static,
-        client: String,
+        client: Option<ClientAddr>,
     ) -> Call {
         let body = body.map(|chunk| chunk.map(|mut buf| buf.copy_to_bytes(buf.remaining())));
         Call {
@@ -248,8 +258,12 @@ impl Call {
     }
 
     /// The client's address as a limiter key (see [`super::client`]).
-    pub fn client(&self) -> &str {
-        &self.client
+    /// Requests that did not come through the server (none in practice)
+    /// share one key.
+    pub fn client(&self) -> String {
+        self.client
+            .as_ref()
+            .map_or_else(|| "unknown".to_owned(), |addr| addr.0.to_string())
     }
 }
 

@@ -99,7 +99,7 @@ async fn register(mut call: Call) -> Reply {
     // Counted whatever the outcome: each valid attempt costs a hash.
     ctx.limits
         .registrations_per_address
-        .acquire(call.client())
+        .acquire(&call.client())
         .map_err(ApiError::TooManyRequests)?;
     let hash = ctx.passwords.hash(new.password.expose().to_owned()).await?;
     let user = ctx
@@ -116,6 +116,7 @@ async fn register(mut call: Call) -> Reply {
 async fn login(mut call: Call) -> Reply {
     let body = call.body().await?;
     call.viewer().await?;
+    let client = call.client();
     let ctx = &call.ctx;
     let dto: UserEnvelope<LoginDto> = parse_json(&body)?;
     let mut problems = Vec::new();
@@ -135,7 +136,7 @@ async fn login(mut call: Call) -> Reply {
     // the limit; forgiven unless the password turns out wrong.
     let attempt = ctx
         .limits
-        .begin_login(&key, call.client())
+        .begin_login(&key, &client)
         .map_err(ApiError::TooManyRequests)?;
     let lookup = key.clone();
     let user = ctx
