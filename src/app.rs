@@ -220,13 +220,18 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
 pub async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
-    {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("installing a SIGTERM handler succeeds on Unix");
-        tokio::select! {
-            _ = interrupt => {},
-            _ = terminate.recv() => {},
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = interrupt => {},
+                _ = terminate.recv() => {},
+            }
+        }
+        Err(e) => {
+            // Serving on is better than refusing to start; only SIGINT stops
+            // the process then (SIGTERM's default action still ends it).
+            tracing::error!(error = %e, "cannot install a SIGTERM handler; draining on SIGINT only");
+            let _ = interrupt.await;
         }
     }
     #[cfg(not(unix))]

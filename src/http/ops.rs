@@ -7,7 +7,7 @@
 use std::sync::atomic::Ordering;
 
 use warp::http::{header, HeaderValue, StatusCode};
-use warp::reply::{Reply as _, Response};
+use warp::reply::Reply as _;
 
 use super::route::{route, Call, Reply, Route};
 use super::{json, ApiError, Ctx};
@@ -26,7 +26,7 @@ async fn health(_call: Call) -> Reply {
 }
 
 async fn metrics(call: Call) -> Reply {
-    Ok(render_metrics(&call.ctx))
+    render_metrics(&call.ctx)
 }
 
 async fn readiness(call: Call) -> Reply {
@@ -51,7 +51,7 @@ async fn readiness(call: Call) -> Reply {
     ))
 }
 
-fn render_metrics(ctx: &Ctx) -> Response {
+fn render_metrics(ctx: &Ctx) -> Reply {
     let pool = ctx.db.store().pool_state();
     REGISTRY.pool_max.set(i64::from(pool.max));
     REGISTRY
@@ -62,10 +62,13 @@ fn render_metrics(ctx: &Ctx) -> Response {
         .pool_connections
         .with_label_values(&["busy"])
         .set(i64::from(pool.open.saturating_sub(pool.idle)));
-    let mut response = REGISTRY.render().into_response();
+    let mut response = REGISTRY
+        .render()
+        .map_err(ApiError::Internal)?
+        .into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
-    response
+    Ok(response)
 }

@@ -31,7 +31,9 @@ pub struct Metrics {
     pub hash_rejected: IntCounter,
 }
 
-/// The process-wide metrics.
+/// The process-wide metrics. Built when `App::build` forces it, so the
+/// `expect`s of their construction (fixed names and label sets) can only
+/// fire at start-up, for a programming error, never on a request.
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
 
 fn register<T: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: T) -> T {
@@ -167,12 +169,13 @@ impl Metrics {
             .observe(seconds);
     }
 
-    /// The text exposition format.
-    pub fn render(&self) -> String {
+    /// The text exposition format. The encoder refuses malformed metric
+    /// families; that is an error for the scrape, never a panic.
+    pub fn render(&self) -> Result<String, String> {
         let mut buffer = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut buffer)
-            .expect("text encoding into memory cannot fail");
-        String::from_utf8(buffer).expect("the text format is UTF-8")
+            .map_err(|e| format!("cannot encode metrics: {e}"))?;
+        String::from_utf8(buffer).map_err(|e| format!("metrics are not UTF-8: {e}"))
     }
 }
