@@ -18,9 +18,11 @@ use crate::auth::limits::Limits;
 use crate::auth::password::Passwords;
 use crate::config::Config;
 use crate::http::client::TrustedProxies;
+use crate::http::site::SiteConfig;
 use crate::http::{self, CorsOrigins, Ctx};
 use crate::server::{self, ServerOptions};
 use crate::store::{self, migrate, DatabaseUrl, Db, Store};
+use crate::web;
 
 /// The settings key of the generated token secret (SQLite only).
 const SECRET_SETTING: &str = "jwt_secret";
@@ -81,6 +83,10 @@ impl App {
                 max_body_bytes: config.max_body_bytes,
                 draining: Arc::new(AtomicBool::new(false)),
                 schema_needed,
+                site: SiteConfig {
+                    base_path: config.public_base_path.clone(),
+                    cookie_secure: config.cookie_secure,
+                },
             },
             cors: CorsOrigins(config.cors_origins.clone()),
             server: ServerOptions {
@@ -120,7 +126,12 @@ impl App {
                 stopped(stop_rx.clone()),
             ))
         });
-        let routes = http::routes(self.ctx.clone(), &self.cors, metrics_server.is_none());
+        let routes = http::routes(
+            self.ctx.clone(),
+            &self.cors,
+            metrics_server.is_none(),
+            web::SITE,
+        );
         tokio::spawn(async move {
             shutdown.await;
             let _ = stop_tx.send(true);

@@ -9,6 +9,7 @@
 //! - [`app`]: wires configuration, storage and the HTTP server together.
 //! - [`server`]: connections, request ids, timeouts, load shedding, drain.
 //! - [`http`]: warp routes, one module per resource, plus errors and extractors.
+//! - [`web`]: the RealWorld web app, pages rendered on the server beside the API.
 //! - [`domain`]: validated input types and the read models the API returns;
 //!   knows neither warp nor SQL.
 //! - [`auth`]: password hashing (scrypt) and tokens (JWT).
@@ -30,8 +31,9 @@
 //! store     -> domain telemetry
 //! http      -> domain auth store telemetry
 //! server    -> http telemetry
+//! web       -> auth domain http store
 //! config    -> auth http store telemetry
-//! app       -> auth config http server store telemetry
+//! app       -> auth config http server store telemetry web
 //! cli       -> app config store telemetry
 //! ```
 
@@ -45,3 +47,4 @@ pub mod http;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod web;

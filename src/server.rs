@@ -21,13 +21,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tower_service::Service;
 use tracing::Instrument;
-use warp::filters::BoxedFilter;
 use warp::http::{HeaderValue, Method, Request};
 use warp::reply::{Reply, Response};
 
 use crate::http::client::{ClientAddr, TrustedProxies};
 use crate::http::rejection::UNKNOWN_ROUTE;
-use crate::http::ApiError;
+use crate::http::{ApiError, Served};
 use crate::telemetry::metrics::METRICS;
 
 /// Limits and timeouts of one listener.
@@ -50,7 +49,7 @@ pub struct ServerOptions {
 
 /// Per-listener state shared by every connection.
 struct Shared {
-    routes: BoxedFilter<(Response,)>,
+    routes: Served,
     options: ServerOptions,
     /// Permits for requests in handling.
     in_flight: Semaphore,
@@ -61,7 +60,7 @@ struct Shared {
 /// requests. Returns whether every connection finished in time.
 pub async fn serve(
     listener: TcpListener,
-    routes: BoxedFilter<(Response,)>,
+    routes: Served,
     options: ServerOptions,
     draining: Arc<AtomicBool>,
     shutdown: impl Future<Output = ()>,
@@ -152,8 +151,9 @@ async fn handle(mut request: Request<Incoming>, peer: SocketAddr, shared: &Share
     if head {
         *request.method_mut() = Method::GET;
     }
-    let route = crate::http::ALL
-        .template(request.method(), request.uri().path())
+    let route = shared
+        .routes
+        .label(request.method(), request.uri().path())
         .unwrap_or(UNKNOWN_ROUTE);
     let id = request_id(request.headers());
     let client = shared
@@ -170,7 +170,7 @@ async fn handle(mut request: Request<Incoming>, peer: SocketAddr, shared: &Share
                 .into_response()
         }
         Ok(_permit) => {
-            let mut routes = warp::service(shared.routes.clone());
+            let mut routes = warp::service(shared.routes.filter.clone());
             let call = routes.call(request).instrument(span.clone());
             match tokio::time::timeout(shared.options.request_timeout, call).await {
                 Ok(Ok(response)) => response,

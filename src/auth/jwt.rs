@@ -64,6 +64,11 @@ impl Tokens {
         }
     }
 
+    /// How long an issued token stays valid, in seconds.
+    pub fn lifetime_secs(&self) -> u64 {
+        self.lifetime_secs
+    }
+
     /// Signs a token for `user`, valid for the configured lifetime.
     pub fn issue(&self, user: &UserRecord) -> Result<String, String> {
         self.issue_at(user, now_secs())

@@ -238,6 +238,6 @@ mod tests {
         );
         assert_eq!(env_name("scrypt.log_n"), "CONDUIT_SCRYPT__LOG_N");
         assert!(KNOWN_KEYS.iter().any(|k| k == "limits"));
-        assert_eq!(KNOWN_KEYS.len(), 24, "one per field of Config");
+        assert_eq!(KNOWN_KEYS.len(), 26, "one per field of Config");
     }
 }

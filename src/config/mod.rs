@@ -30,6 +30,7 @@ pub use load::{env_name, setting_names, ConfigFile};
 
 use crate::auth::limits::LimitsConfig;
 use crate::auth::password::ScryptConfig;
+use crate::http::site::CookieSecure;
 use crate::store::DatabaseUrl;
 use crate::telemetry::LogFormat;
 
@@ -92,6 +93,12 @@ pub struct Config {
     pub trusted_proxies: Vec<String>,
     /// Abuse limits per client address and per email.
     pub limits: LimitsConfig,
+    /// The path a gateway publishes the app under (`/conduit`); empty when
+    /// it is served at the root. Links and redirects in pages start with it.
+    pub public_base_path: String,
+    /// When the web app's session cookie is `Secure`: `auto` (unless the
+    /// request came over plain HTTP from loopback), `always` or `never`.
+    pub cookie_secure: CookieSecure,
 }
 
 impl Default for Config {
@@ -130,6 +137,8 @@ impl Default for Config {
                 login_failures_per_address: 100,
                 registrations_per_address: 300,
             },
+            public_base_path: String::new(),
+            cookie_secure: CookieSecure::Auto,
         }
     }
 }
@@ -215,6 +224,7 @@ impl Config {
             return Err("max_body_bytes: must be at least 1024".into());
         }
         crate::telemetry::check_level(&self.log_level)?;
+        crate::http::site::check_base_path(&self.public_base_path)?;
         Ok(())
     }
 

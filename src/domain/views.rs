@@ -29,6 +29,18 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    /// The day, as a reader expects it: `December 4, 2026` (UTC).
+    pub fn to_long_date(self) -> String {
+        const FORMAT: &[time::format_description::FormatItem<'static>] =
+            time::macros::format_description!("[month repr:long] [day padding:none], [year]");
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000)
+            .ok()
+            .and_then(|t| t.format(FORMAT).ok())
+            .unwrap_or_default()
+    }
+}
+
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.to_rfc3339())
@@ -115,5 +127,6 @@ mod tests {
             Timestamp(1_795_688_459_198).to_rfc3339(),
             "2026-11-26T10:20:59.198Z"
         );
+        assert_eq!(Timestamp(1_795_688_459_198).to_long_date(), "November 26, 2026");
     }
 }

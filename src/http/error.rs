@@ -51,7 +51,7 @@ impl ApiError {
         }
     }
 
-    fn messages(&self) -> Vec<String> {
+    pub fn messages(&self) -> Vec<String> {
         match self {
             ApiError::Unauthorized(m) => vec![(*m).to_owned()],
             ApiError::Forbidden(m)

@@ -103,6 +103,13 @@ pub(super) async fn authenticate(ctx: &Ctx, headers: &HeaderMap) -> AuthResult {
         .ok_or(ApiError::Unauthorized(
             "authorization header must be 'Token <jwt>' or 'Bearer <jwt>'",
         ))?;
+    verify_token(ctx, token).await.map(Some)
+}
+
+/// The user a token speaks for: it must verify, its user must still exist,
+/// and its credential version must be current (a password change revokes
+/// every earlier token, and every session that holds one).
+pub async fn verify_token(ctx: &Ctx, token: String) -> Result<AuthUser, ApiError> {
     let claims = ctx.tokens.verify(&token).map_err(|e| match e {
         TokenError::Expired => ApiError::Unauthorized("token has expired; log in again"),
         TokenError::Invalid => ApiError::Unauthorized("token is invalid"),
@@ -122,7 +129,7 @@ pub(super) async fn authenticate(ctx: &Ctx, headers: &HeaderMap) -> AuthResult {
             "token was revoked by a password change; log in again",
         ));
     }
-    Ok(Some(AuthUser { user, token }))
+    Ok(AuthUser { user, token })
 }
 
 /// Decoded `key=value` pairs; the first occurrence of a key wins, and empty

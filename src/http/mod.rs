@@ -4,7 +4,9 @@
 //! lists its endpoints in a route table, one line each ([`route`]);
 //! [`routes`] serves the tables through one dispatcher that also answers
 //! 404, and 405 with an `Allow` header derived from the same tables, then
-//! adds CORS.
+//! adds CORS. Every other path belongs to the web app ([`Site`]), whose
+//! pages are served by the same dispatcher from their own table, outside
+//! CORS.
 //! Handlers return `Result<Response, ApiError>`: application errors are
 //! replies, never rejections.
 
@@ -14,12 +16,13 @@ pub mod extract;
 pub mod ops;
 pub mod rejection;
 pub mod route;
+pub mod site;
 
 mod articles;
 mod comments;
 mod profiles;
 mod tags;
-mod users;
+pub mod users;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -32,7 +35,7 @@ use warp::reply::{Reply, Response};
 use warp::Filter;
 
 pub use error::ApiError;
-use route::{Call, Resolved, Table};
+use route::{Call, Handler, Resolved, Table};
 
 use crate::auth::jwt::Tokens;
 use crate::auth::limits::Limits;
@@ -52,6 +55,8 @@ pub struct Ctx {
     pub draining: Arc<AtomicBool>,
     /// The schema version this release needs (readiness checks it).
     pub schema_needed: i64,
+    /// The web app's base path and cookie policy.
+    pub site: site::SiteConfig,
 }
 
 /// Every endpoint, in matching order; `/metrics` last, so the API's
@@ -111,13 +116,53 @@ fn into_response<R: Reply>(reply: R) -> Response {
     reply.into_response()
 }
 
+/// The web app's part of the service, supplied by the layer that renders
+/// pages: its routes, its answer for an unknown page, and what it adds to
+/// every page's response (security headers).
+#[derive(Clone, Copy)]
+pub struct Site {
+    pub pages: Table,
+    pub not_found: Handler,
+    pub finish: fn(Response) -> Response,
+}
+
+/// What one listener serves: the filter that answers, and the route tables
+/// whose templates label its requests in metrics and logs.
+#[derive(Clone)]
+pub struct Served {
+    pub filter: BoxedFilter<(Response,)>,
+    pub tables: Vec<Table>,
+}
+
+impl Served {
+    /// The route template of a request, or `None` for an unknown path.
+    pub fn label(&self, method: &Method, path: &str) -> Option<&'static str> {
+        self.tables
+            .iter()
+            .find_map(|table| table.template(method, path))
+    }
+}
+
+/// Paths the API answers, as JSON, even when nothing serves them there
+/// (`/api/...`, and the operations endpoints): everything else is a page.
+fn is_api_path(path: &str) -> bool {
+    path == "/api"
+        || path.starts_with("/api/")
+        || !matches!(ALL.resolve(&Method::GET, path), Resolved::Unknown)
+}
+
+/// The API's answer for a path it does not know.
+const NO_RESOURCE: Handler = |call| {
+    Box::pin(async move { Err(ApiError::NotFound(format!("no resource at {}", call.path()))) })
+};
+
 /// Serves `table`: the matching route's handler, else 405 with the path's
-/// methods, else 404.
+/// methods, else `unknown`.
 fn dispatch(
-    ctx: Ctx,
+    ctx: Arc<Ctx>,
     table: Table,
+    unknown: Handler,
 ) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
-    let ctx = Arc::new(ctx);
     warp::method()
         .and(warp::path::full())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
@@ -128,40 +173,40 @@ fn dispatch(
             move |method: Method, path: FullPath, query, headers: HeaderMap, body, client| {
                 let ctx = Arc::clone(&ctx);
                 async move {
-                    match table.resolve(&method, path.as_str()) {
-                        Resolved::Found(route, params) => {
-                            let call = Call::new(ctx, params, query, headers, body, client);
-                            (route.handler)(call)
-                                .await
-                                .unwrap_or_else(Reply::into_response)
-                        }
+                    let (handler, params) = match table.resolve(&method, path.as_str()) {
+                        Resolved::Found(route, params) => (route.handler, params),
                         Resolved::WrongMethod(allow) => {
-                            ApiError::MethodNotAllowed(allow).into_response()
+                            return ApiError::MethodNotAllowed(allow).into_response();
                         }
-                        Resolved::Unknown => {
-                            ApiError::NotFound(format!("no resource at {}", path.as_str()))
-                                .into_response()
-                        }
-                    }
+                        Resolved::Unknown => (unknown, Vec::new()),
+                    };
+                    let path = path.as_str().to_owned();
+                    let call = Call::new(ctx, path, params, query, headers, body, client);
+                    handler(call).await.unwrap_or_else(Reply::into_response)
                 }
             },
         )
 }
 
 /// `/metrics` alone, for `metrics_listen`.
-pub fn metrics_routes(ctx: Ctx) -> BoxedFilter<(Response,)> {
-    dispatch(ctx, METRICS_ONLY)
+pub fn metrics_routes(ctx: Ctx) -> Served {
+    let filter = dispatch(Arc::new(ctx), METRICS_ONLY, NO_RESOURCE)
         .recover(rejection::recover)
         .map(into_response)
-        .boxed()
+        .boxed();
+    Served {
+        filter,
+        tables: vec![METRICS_ONLY],
+    }
 }
 
 /// Options for CORS, from configuration: `*` or a list of origins.
 pub struct CorsOrigins(pub Vec<String>);
 
-/// Every route of the service. `/metrics` is among them unless it is
-/// served on its own address.
-pub fn routes(ctx: Ctx, cors: &CorsOrigins, with_metrics: bool) -> BoxedFilter<(Response,)> {
+/// Every route of the service: the API, and the web app's pages on every
+/// other path. `/metrics` is among them unless it is served on its own
+/// address.
+pub fn routes(ctx: Ctx, cors: &CorsOrigins, with_metrics: bool, site: Site) -> Served {
     let table = if with_metrics { ALL } else { WITHOUT_METRICS };
     let mut cors_filter = warp::cors()
         .allow_methods(["GET", "POST", "PUT", "DELETE", "OPTIONS"])
@@ -180,16 +225,38 @@ pub fn routes(ctx: Ctx, cors: &CorsOrigins, with_metrics: bool) -> BoxedFilter<(
     } else {
         cors_filter.allow_origins(cors.0.iter().map(String::as_str))
     };
-    dispatch(ctx, table)
+    let ctx = Arc::new(ctx);
+    let api = dispatch(Arc::clone(&ctx), table, NO_RESOURCE)
         .with(cors_filter)
         .recover(rejection::recover)
-        .map(into_response)
+        .map(into_response);
+    // Pages are not CORS resources: a page's own forms post with an
+    // `Origin` that a strict CORS list would refuse. They check it
+    // themselves.
+    let pages = warp::path::full()
+        .and_then(|path: FullPath| async move {
+            if is_api_path(path.as_str()) {
+                Err(warp::reject::not_found())
+            } else {
+                Ok(())
+            }
+        })
+        .untuple_one()
+        .and(dispatch(ctx, site.pages, site.not_found))
+        .map(site.finish);
+    let filter = pages
+        .or(api)
+        .unify()
         .with(warp::reply::with::default_header(
             "x-content-type-options",
             "nosniff",
         ))
         .map(into_response)
-        .boxed()
+        .boxed();
+    Served {
+        filter,
+        tables: vec![table, site.pages],
+    }
 }
 
 #[cfg(test)]

@@ -191,6 +191,7 @@ type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, warp::Error>> + Send>>
 pub struct Call {
     /// Shared by every request: cloning it is one reference count.
     pub ctx: Arc<Ctx>,
+    path: String,
     params: Vec<(&'static str, String)>,
     query: String,
     headers: HeaderMap,
@@ -204,6 +205,7 @@ pub struct Call {
 impl Call {
     pub(super) fn new(
         ctx: Arc<Ctx>,
+        path: String,
         params: Vec<(&'static str, String)>,
         query: String,
         headers: HeaderMap,
@@ -213,12 +215,27 @@ impl Call {
         let body = body.map(|chunk| chunk.map(|mut buf| buf.copy_to_bytes(buf.remaining())));
         Call {
             ctx,
+            path,
             params,
             query,
             headers,
             body: Mutex::new(Some(Box::pin(body))),
             client,
         }
+    }
+
+    /// The request's path, as received (percent-encoded).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The query string, as received (empty when there is none).
+    pub fn raw_query(&self) -> &str {
+        &self.query
+    }
+
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
     }
 
     /// The decoded path segment captured by `:name` in the template.
@@ -255,6 +272,11 @@ impl Call {
     /// Decoded query pairs (422 when the encoding is broken).
     pub fn query(&self) -> Result<QueryPairs, ApiError> {
         QueryPairs::parse(&self.query)
+    }
+
+    /// The client's address, when the request came through the server.
+    pub fn client_addr(&self) -> Option<std::net::IpAddr> {
+        self.client.as_ref().map(|addr| addr.0)
     }
 
     /// The client's address as a limiter key (see [`super::client`]).

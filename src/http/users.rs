@@ -7,9 +7,10 @@ use warp::reply::Response;
 
 use super::extract::parse_json;
 use super::route::{route, Call, Reply, Route};
-use super::{json, ApiError};
+use super::{json, ApiError, Ctx};
 use crate::domain::user::{email_key, NewUser, UserChanges};
 use crate::domain::views::UserRecord;
+use crate::domain::UserId;
 
 pub const ROUTES: &[Route] = &[
     route!(POST "/api/users/login" => login),
@@ -88,18 +89,33 @@ fn user_reply(status: StatusCode, user: &UserRecord, token: &str) -> Response {
 async fn register(mut call: Call) -> Reply {
     let body = call.body().await?;
     call.viewer().await?;
-    let ctx = &call.ctx;
     let dto: UserEnvelope<RegisterDto> = parse_json(&body)?;
-    let new = NewUser::parse(
-        dto.user.username.as_deref(),
-        dto.user.email.as_deref(),
-        dto.user.password.as_deref(),
+    let u = dto.user;
+    let (user, token) = sign_up(
+        &call.ctx,
+        &call.client(),
+        u.username.as_deref(),
+        u.email.as_deref(),
+        u.password.as_deref(),
     )
-    .map_err(ApiError::Unprocessable)?;
+    .await?;
+    Ok(user_reply(StatusCode::CREATED, &user, &token))
+}
+
+/// Registration as the API and the web app share it: the domain's checks,
+/// the per-address limit, the hash, the store; then a token.
+pub async fn sign_up(
+    ctx: &Ctx,
+    client: &str,
+    username: Option<&str>,
+    email: Option<&str>,
+    password: Option<&str>,
+) -> Result<(UserRecord, String), ApiError> {
+    let new = NewUser::parse(username, email, password).map_err(ApiError::Unprocessable)?;
     // Counted whatever the outcome: each valid attempt costs a hash.
     ctx.limits
         .registrations_per_address
-        .acquire(&call.client())
+        .acquire(client)
         .map_err(ApiError::TooManyRequests)?;
     let hash = ctx.passwords.hash(new.password.expose().to_owned()).await?;
     let user = ctx
@@ -107,7 +123,7 @@ async fn register(mut call: Call) -> Reply {
         .run(move |store| store.create_user(&new, &hash))
         .await?;
     let token = ctx.tokens.issue(&user).map_err(ApiError::Internal)?;
-    Ok(user_reply(StatusCode::CREATED, &user, &token))
+    Ok((user, token))
 }
 
 /// The same 401 for an unknown email and a wrong password, after the same
@@ -116,12 +132,21 @@ async fn register(mut call: Call) -> Reply {
 async fn login(mut call: Call) -> Reply {
     let body = call.body().await?;
     call.viewer().await?;
-    let client = call.client();
-    let ctx = &call.ctx;
     let dto: UserEnvelope<LoginDto> = parse_json(&body)?;
+    let (user, token) = sign_in(&call.ctx, &call.client(), dto.user.email, dto.user.password).await?;
+    Ok(user_reply(StatusCode::OK, &user, &token))
+}
+
+/// Login as the API and the web app share it, limits included.
+pub async fn sign_in(
+    ctx: &Ctx,
+    client: &str,
+    email: Option<String>,
+    password: Option<String>,
+) -> Result<(UserRecord, String), ApiError> {
     let mut problems = Vec::new();
-    let email = dto.user.email.filter(|e| !e.trim().is_empty());
-    let password = dto.user.password.filter(|p| !p.is_empty());
+    let email = email.filter(|e| !e.trim().is_empty());
+    let password = password.filter(|p| !p.is_empty());
     if email.is_none() {
         problems.push("email can't be blank".to_owned());
     }
@@ -136,7 +161,7 @@ async fn login(mut call: Call) -> Reply {
     // the limit; forgiven unless the password turns out wrong.
     let attempt = ctx
         .limits
-        .begin_login(&key, &client)
+        .begin_login(&key, client)
         .map_err(ApiError::TooManyRequests)?;
     let lookup = key.clone();
     let user = ctx
@@ -148,7 +173,7 @@ async fn login(mut call: Call) -> Reply {
     match user {
         Some(user) if verified => {
             let token = ctx.tokens.issue(&user).map_err(ApiError::Internal)?;
-            Ok(user_reply(StatusCode::OK, &user, &token))
+            Ok((user, token))
         }
         _ => {
             attempt.failed();
@@ -168,7 +193,6 @@ async fn current_user(call: Call) -> Reply {
 async fn update_user(mut call: Call) -> Reply {
     let body = call.body().await?;
     let caller = call.caller().await?;
-    let ctx = &call.ctx;
     let dto: UserEnvelope<UpdateDto> = parse_json(&body)?;
     let u = dto.user;
     let changes = UserChanges::parse(
@@ -179,15 +203,25 @@ async fn update_user(mut call: Call) -> Reply {
         u.image.as_ref().map(Option::as_deref),
     )
     .map_err(ApiError::Unprocessable)?;
+    let (user, token) = change_account(&call.ctx, caller.id(), changes).await?;
+    Ok(user_reply(StatusCode::OK, &user, &token))
+}
+
+/// Applies validated changes to an account, hashing a new password (which
+/// revokes earlier tokens); returns the account and a fresh token.
+pub async fn change_account(
+    ctx: &Ctx,
+    id: UserId,
+    changes: UserChanges,
+) -> Result<(UserRecord, String), ApiError> {
     let hash = match &changes.password {
         Some(password) => Some(ctx.passwords.hash(password.expose().to_owned()).await?),
         None => None,
     };
-    let id = caller.id();
     let user = ctx
         .db
         .run(move |store| store.update_user(id, &changes, hash.as_deref()))
         .await?;
     let token = ctx.tokens.issue(&user).map_err(ApiError::Internal)?;
-    Ok(user_reply(StatusCode::OK, &user, &token))
+    Ok((user, token))
 }

@@ -539,9 +539,9 @@ async fn unknown_paths_are_404_and_wrong_methods_405_with_allow(app: TestApp) {
     app.get("/api/nothing-here", None)
         .await
         .assert_error(404, "no resource", "unknown path");
-    app.get("/", None)
+    app.get("/api", None)
         .await
-        .assert_error(404, "no resource", "root");
+        .assert_error(404, "no resource", "the API's root");
     let cases = [
         (Method::GET, "/api/users", "POST"),
         (Method::DELETE, "/api/user", "GET, HEAD, PUT"),

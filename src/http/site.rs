@@ -1,0 +1,93 @@
+//! Settings of the web app that the HTTP layer carries to every page
+//! handler in [`super::Ctx`]: where the app is published, and when its
+//! session cookie is `Secure`.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// When the session cookie carries `Secure` (`cookie_secure`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CookieSecure {
+    /// Always, except for a request that came over plain HTTP from a
+    /// loopback address: the developer's own browser on `./conduit serve`.
+    #[default]
+    Auto,
+    Always,
+    /// For a deployment reached over plain HTTP only, where a browser would
+    /// drop a `Secure` cookie.
+    Never,
+}
+
+impl CookieSecure {
+    /// Whether a cookie set in answer to a request from `client` is
+    /// `Secure`. The server itself speaks plain HTTP, so a loopback client
+    /// without a trusted proxy in between is a browser on this machine.
+    pub fn applies(self, client: Option<IpAddr>) -> bool {
+        match self {
+            CookieSecure::Always => true,
+            CookieSecure::Never => false,
+            CookieSecure::Auto => !client.is_some_and(|ip| ip.is_loopback()),
+        }
+    }
+}
+
+/// Where pages live and how their cookie is set.
+#[derive(Clone, Debug, Default)]
+pub struct SiteConfig {
+    /// The path a gateway publishes the app under (`/conduit`), empty for
+    /// the root. Requests arrive without it; links and redirects need it.
+    pub base_path: String,
+    pub cookie_secure: CookieSecure,
+}
+
+/// Checks a `public_base_path`: empty, or `/segment[/segment...]` without
+/// a trailing slash, in characters that need no escaping in a URL.
+pub fn check_base_path(path: &str) -> Result<(), String> {
+    if path.is_empty() {
+        return Ok(());
+    }
+    let valid = path.starts_with('/')
+        && path[1..]
+            .split('/')
+            .all(|segment| {
+                !segment.is_empty()
+                    && segment
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
+            });
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "public_base_path: {path:?} must be empty or look like /conduit (no trailing slash)"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_paths_are_empty_or_clean_absolute_paths() {
+        for good in ["", "/conduit", "/blog/conduit", "/a-b.c_d~e"] {
+            assert_eq!(check_base_path(good), Ok(()), "{good}");
+        }
+        for bad in ["/", "conduit", "/conduit/", "//x", "/a b", "/a?b", "/%2e"] {
+            assert!(check_base_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn auto_is_secure_except_for_loopback_clients() {
+        let loopback: IpAddr = "127.0.0.1".parse().unwrap();
+        let remote: IpAddr = "10.1.2.3".parse().unwrap();
+        assert!(!CookieSecure::Auto.applies(Some(loopback)));
+        assert!(CookieSecure::Auto.applies(Some(remote)));
+        assert!(CookieSecure::Auto.applies(None));
+        assert!(CookieSecure::Always.applies(Some(loopback)));
+        assert!(!CookieSecure::Never.applies(Some(remote)));
+    }
+}

@@ -1,0 +1,59 @@
+//! Form posts: `application/x-www-form-urlencoded` bodies, and the page a
+//! form asks to return to.
+
+use serde::de::DeserializeOwned;
+
+use crate::http::ApiError;
+
+/// Decodes a form body into `T` (whose fields are all optional strings, so
+/// only a broken encoding fails).
+pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_urlencoded::from_bytes(body)
+        .map_err(|_| ApiError::Unprocessable(vec!["the form could not be read".into()]))
+}
+
+/// A form's `next` field: the page to show after the action, as a path of
+/// this site (`/article/how-to?x=1`). Anything else, including another
+/// host's address, falls back to `default`.
+pub fn next_page(next: Option<&str>, default: &str) -> String {
+    match next {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.contains('\\')
+                && !path.chars().any(char::is_control) =>
+        {
+            path.to_owned()
+        }
+        _ => default.to_owned(),
+    }
+}
+
+/// Tags as typed in one field: separated by commas or spaces.
+pub fn tag_list(raw: &str) -> Vec<String> {
+    raw.split([',', ' ', '\t', '\n'])
+        .map(str::trim)
+        .filter(|tag| !tag.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_stays_on_this_site() {
+        assert_eq!(next_page(Some("/article/a?b=1"), "/"), "/article/a?b=1");
+        for hostile in ["//evil.example", "https://evil.example", "/\\evil.example", "x", ""] {
+            assert_eq!(next_page(Some(hostile), "/"), "/", "{hostile}");
+        }
+        assert_eq!(next_page(None, "/home"), "/home");
+    }
+
+    #[test]
+    fn tags_split_on_commas_and_spaces() {
+        assert_eq!(tag_list(" rust, web  dev,,"), ["rust", "web", "dev"]);
+        assert!(tag_list("  ").is_empty());
+    }
+}

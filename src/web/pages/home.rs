@@ -1,0 +1,104 @@
+//! `/`: the feeds (yours, global, or one tag's) and the popular tags.
+
+use askama::Template;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use crate::domain::article::ArticleFilter;
+use crate::http::route::{route, Call, Route};
+use crate::http::ApiError;
+use crate::web::render::{html, page, Frame};
+use crate::web::session::Session;
+use crate::web::views::{self, PageLink, PreviewVm, TagVm};
+
+pub const ROUTES: &[Route] = &[route!(GET "/" => home)];
+
+/// Tags shown in the sidebar at most.
+const POPULAR_TAGS: usize = 20;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tab {
+    Following,
+    Global,
+    Tag,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    frame: Frame,
+    /// `following`, `global` or `tag`: which tab is open.
+    tab: &'static str,
+    tag: Option<String>,
+    tags: Vec<TagVm>,
+    previews: Vec<PreviewVm>,
+    pager: Vec<PageLink>,
+    next: String,
+}
+
+page!(home => show_home);
+
+/// Signed in, "Your Feed" opens first; `?feed=global` and `?tag=` pick the
+/// others. The articles and the tags come from one trip to the store.
+async fn show_home(call: &mut Call, session: &Session) -> Result<Response, ApiError> {
+    let query = call.query()?;
+    let number = views::page_number(query.get("page"));
+    let tag = query.get("tag").map(str::to_owned);
+    let viewer = session.id();
+    let tab = match (&tag, query.get("feed"), viewer) {
+        (Some(_), _, _) => Tab::Tag,
+        (None, Some("global"), _) | (None, _, None) => Tab::Global,
+        (None, _, Some(_)) => Tab::Following,
+    };
+    let page = views::store_page(number);
+    let filter = ArticleFilter {
+        tag: tag.clone(),
+        author: None,
+        favorited: None,
+    };
+    let (articles, tags) = call
+        .ctx
+        .db
+        .run(move |store| {
+            let articles = match (tab, viewer) {
+                (Tab::Following, Some(viewer)) => store.feed(viewer, page)?,
+                _ => store.list_articles(viewer, &filter, page)?,
+            };
+            Ok((articles, store.tags()?))
+        })
+        .await?;
+    let frame = Frame::new(call, session, "Home", "home");
+    let base_query = match (tab, &tag) {
+        (Tab::Tag, Some(tag)) => format!(
+            "tag={}",
+            percent_encoding::utf8_percent_encode(tag, percent_encoding::NON_ALPHANUMERIC)
+        ),
+        (Tab::Following, _) => "feed=following".to_owned(),
+        _ => "feed=global".to_owned(),
+    };
+    let pager = views::pager(articles.articles_count, number, |n| {
+        frame.link(&views::with_page("/", &base_query, n))
+    });
+    let page = HomePage {
+        tab: match tab {
+            Tab::Following => "following",
+            Tab::Global => "global",
+            Tab::Tag => "tag",
+        },
+        tags: tags
+            .iter()
+            .take(POPULAR_TAGS)
+            .map(|t| views::tag(&frame, t))
+            .collect(),
+        previews: articles
+            .articles
+            .iter()
+            .map(|a| views::preview(&frame, a))
+            .collect(),
+        pager,
+        next: views::here(call),
+        tag,
+        frame,
+    };
+    html(StatusCode::OK, &page)
+}

@@ -1,0 +1,140 @@
+//! `/profile/:username` and its favorites, and following.
+
+use askama::Template;
+use serde::Deserialize;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use crate::domain::article::ArticleFilter;
+use crate::http::route::{route, Call, Route};
+use crate::http::ApiError;
+use crate::web::csrf::check_same_origin;
+use crate::web::form;
+use crate::web::render::{html, page, redirect, Frame};
+use crate::web::session::Session;
+use crate::web::views::{self, PageLink, PreviewVm};
+
+pub const ROUTES: &[Route] = &[
+    route!(GET "/profile/:username" => articles),
+    route!(GET "/profile/:username/favorites" => favorites),
+    route!(POST "/profile/:username/follow" => follow),
+    route!(POST "/profile/:username/unfollow" => unfollow),
+];
+
+#[derive(Template)]
+#[template(path = "profile.html")]
+struct ProfilePage {
+    frame: Frame,
+    username: String,
+    bio: String,
+    image: String,
+    /// The profile's own link (its articles tab).
+    href: String,
+    following: bool,
+    /// The viewer's own profile.
+    mine: bool,
+    /// Which tab is open: the user's articles, or those they favorited.
+    favorites: bool,
+    previews: Vec<PreviewVm>,
+    pager: Vec<PageLink>,
+    next: String,
+}
+
+#[derive(Deserialize)]
+struct ActionForm {
+    next: Option<String>,
+}
+
+page!(articles => show_articles);
+page!(favorites => show_favorites);
+page!(follow => post_follow);
+page!(unfollow => post_unfollow);
+
+async fn show_articles(call: &mut Call, session: &Session) -> Result<Response, ApiError> {
+    profile_page(call, session, false).await
+}
+
+async fn show_favorites(call: &mut Call, session: &Session) -> Result<Response, ApiError> {
+    profile_page(call, session, true).await
+}
+
+/// The profile and one page of its articles, from one trip to the store.
+async fn profile_page(call: &Call, session: &Session, favorites: bool) -> Result<Response, ApiError> {
+    let viewer = session.id();
+    let username = call.param("username");
+    let number = views::page_number(call.query()?.get("page"));
+    let page = views::store_page(number);
+    let (profile, articles) = call
+        .ctx
+        .db
+        .run(move |store| {
+            let profile = store.profile(viewer, &username)?;
+            let filter = ArticleFilter {
+                tag: None,
+                author: (!favorites).then(|| profile.username.clone()),
+                favorited: favorites.then(|| profile.username.clone()),
+            };
+            let articles = store.list_articles(viewer, &filter, page)?;
+            Ok((profile, articles))
+        })
+        .await?;
+    let frame = Frame::new(call, session, profile.username.clone(), "profile");
+    let href = frame.link(&format!("/profile/{}", profile.username));
+    let tab_path = if favorites {
+        format!("/profile/{}/favorites", profile.username)
+    } else {
+        format!("/profile/{}", profile.username)
+    };
+    let pager = views::pager(articles.articles_count, number, |n| {
+        frame.link(&views::with_page(&tab_path, "", n))
+    });
+    let mine = frame.nav.as_ref().map(|nav| nav.username.as_str()) == Some(&profile.username);
+    let page = ProfilePage {
+        image: frame.avatar(&profile.image),
+        username: profile.username,
+        bio: profile.bio,
+        href,
+        following: profile.following,
+        mine,
+        favorites,
+        previews: articles
+            .articles
+            .iter()
+            .map(|a| views::preview(&frame, a))
+            .collect(),
+        pager,
+        next: views::here(call),
+        frame,
+    };
+    html(StatusCode::OK, &page)
+}
+
+async fn back(call: &mut Call) -> Result<String, ApiError> {
+    let typed: ActionForm = form::parse(&call.body().await?)?;
+    let default = format!("/profile/{}", call.param("username"));
+    Ok(form::next_page(typed.next.as_deref(), &default))
+}
+
+async fn post_follow(call: &mut Call, session: &Session) -> Result<Response, ApiError> {
+    check_same_origin(call.headers())?;
+    let user = session.require()?.id();
+    let next = back(call).await?;
+    let username = call.param("username");
+    call.ctx
+        .db
+        .run(move |store| store.follow(user, &username))
+        .await?;
+    Ok(redirect(call, &next))
+}
+
+async fn post_unfollow(call: &mut Call, session: &Session) -> Result<Response, ApiError> {
+    check_same_origin(call.headers())?;
+    let user = session.require()?.id();
+    let next = back(call).await?;
+    let username = call.param("username");
+    call.ctx
+        .db
+        .run(move |store| store.unfollow(user, &username))
+        .await?;
+    Ok(redirect(call, &next))
+}
