@@ -127,6 +127,9 @@ mod tests {
             Timestamp(1_795_688_459_198).to_rfc3339(),
             "2026-11-26T10:20:59.198Z"
         );
-        assert_eq!(Timestamp(1_795_688_459_198).to_long_date(), "November 26, 2026");
+        assert_eq!(
+            Timestamp(1_795_688_459_198).to_long_date(),
+            "November 26, 2026"
+        );
     }
 }

@@ -153,7 +153,12 @@ fn is_api_path(path: &str) -> bool {
 
 /// The API's answer for a path it does not know.
 const NO_RESOURCE: Handler = |call| {
-    Box::pin(async move { Err(ApiError::NotFound(format!("no resource at {}", call.path()))) })
+    Box::pin(async move {
+        Err(ApiError::NotFound(format!(
+            "no resource at {}",
+            call.path()
+        )))
+    })
 };
 
 /// Serves `table`: the matching route's handler, else 405 with the path's

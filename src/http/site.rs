@@ -49,14 +49,12 @@ pub fn check_base_path(path: &str) -> Result<(), String> {
         return Ok(());
     }
     let valid = path.starts_with('/')
-        && path[1..]
-            .split('/')
-            .all(|segment| {
-                !segment.is_empty()
-                    && segment
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
-            });
+        && path[1..].split('/').all(|segment| {
+            !segment.is_empty()
+                && segment
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
+        });
     if valid {
         Ok(())
     } else {

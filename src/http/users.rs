@@ -133,7 +133,8 @@ async fn login(mut call: Call) -> Reply {
     let body = call.body().await?;
     call.viewer().await?;
     let dto: UserEnvelope<LoginDto> = parse_json(&body)?;
-    let (user, token) = sign_in(&call.ctx, &call.client(), dto.user.email, dto.user.password).await?;
+    let (user, token) =
+        sign_in(&call.ctx, &call.client(), dto.user.email, dto.user.password).await?;
     Ok(user_reply(StatusCode::OK, &user, &token))
 }
 

@@ -55,9 +55,15 @@ mod tests {
     #[test]
     fn posts_from_the_same_host_pass() {
         let same = [
-            &[("host", "127.0.0.1:8080"), ("origin", "http://127.0.0.1:8080")][..],
+            &[
+                ("host", "127.0.0.1:8080"),
+                ("origin", "http://127.0.0.1:8080"),
+            ][..],
             &[("host", "Example.com"), ("origin", "https://example.com")],
-            &[("host", "example.com"), ("referer", "https://example.com/editor?x=1")],
+            &[
+                ("host", "example.com"),
+                ("referer", "https://example.com/editor?x=1"),
+            ],
         ];
         for case in same {
             assert!(check_same_origin(&headers(case)).is_ok(), "{case:?}");
@@ -69,9 +75,19 @@ mod tests {
         let refused = [
             &[("host", "example.com"), ("origin", "https://evil.example")][..],
             &[("host", "example.com"), ("origin", "null")],
-            &[("host", "example.com:8080"), ("origin", "http://example.com")],
-            &[("host", "example.com"), ("referer", "https://example.com@evil.example/")],
-            &[("host", "example.com"), ("origin", "https://evil.example"), ("referer", "https://example.com/")],
+            &[
+                ("host", "example.com:8080"),
+                ("origin", "http://example.com"),
+            ],
+            &[
+                ("host", "example.com"),
+                ("referer", "https://example.com@evil.example/"),
+            ],
+            &[
+                ("host", "example.com"),
+                ("origin", "https://evil.example"),
+                ("referer", "https://example.com/"),
+            ],
             &[("host", "example.com")],
             &[("origin", "https://example.com")],
         ];

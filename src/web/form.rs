@@ -45,7 +45,13 @@ mod tests {
     #[test]
     fn next_stays_on_this_site() {
         assert_eq!(next_page(Some("/article/a?b=1"), "/"), "/article/a?b=1");
-        for hostile in ["//evil.example", "https://evil.example", "/\\evil.example", "x", ""] {
+        for hostile in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil.example",
+            "x",
+            "",
+        ] {
             assert_eq!(next_page(Some(hostile), "/"), "/", "{hostile}");
         }
         assert_eq!(next_page(None, "/home"), "/home");

@@ -44,7 +44,15 @@ mod tests {
             "<svg onload=\"alert(5)\"></svg><style>body{}</style>",
         );
         let html = to_safe_html(hostile);
-        for needle in ["<script", "onerror", "javascript:", "<iframe", "onload", "<style", "<svg"] {
+        for needle in [
+            "<script",
+            "onerror",
+            "javascript:",
+            "<iframe",
+            "onload",
+            "<style",
+            "<svg",
+        ] {
             assert!(!html.contains(needle), "{needle} survived in {html}");
         }
         assert!(html.contains("<img src=\"x\">"), "{html}");

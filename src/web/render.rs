@@ -39,7 +39,12 @@ pub struct Frame {
 }
 
 impl Frame {
-    pub fn new(call: &Call, session: &Session, title: impl Into<String>, here: &'static str) -> Frame {
+    pub fn new(
+        call: &Call,
+        session: &Session,
+        title: impl Into<String>,
+        here: &'static str,
+    ) -> Frame {
         let base = call.ctx.site.base_path.clone();
         let mut frame = Frame {
             stylesheet: format!("{base}{}", assets::stylesheet_path()),

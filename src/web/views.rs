@@ -53,7 +53,10 @@ pub fn author(frame: &Frame, profile: &Profile) -> AuthorVm {
 pub fn tag(frame: &Frame, name: &str) -> TagVm {
     TagVm {
         name: name.to_owned(),
-        href: frame.link(&format!("/?tag={}", utf8_percent_encode(name, NON_ALPHANUMERIC))),
+        href: frame.link(&format!(
+            "/?tag={}",
+            utf8_percent_encode(name, NON_ALPHANUMERIC)
+        )),
     }
 }
 
@@ -140,7 +143,14 @@ mod tests {
         assert!(pager(10, 1, |n| n.to_string()).is_empty());
         let links = pager(21, 2, |n| with_page("/", "feed=global", n));
         let hrefs: Vec<_> = links.iter().map(|l| l.href.as_str()).collect();
-        assert_eq!(hrefs, ["/?feed=global", "/?feed=global&page=2", "/?feed=global&page=3"]);
+        assert_eq!(
+            hrefs,
+            [
+                "/?feed=global",
+                "/?feed=global&page=2",
+                "/?feed=global&page=3"
+            ]
+        );
         assert!(links[1].current && !links[0].current);
     }
 }

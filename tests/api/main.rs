@@ -20,3 +20,4 @@ mod profiles;
 mod store_suite;
 mod tags;
 mod users;
+mod web;

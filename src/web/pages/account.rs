@@ -105,9 +105,7 @@ fn form_problem(error: ApiError) -> Result<(StatusCode, Vec<String>), ApiError> 
             Ok((error.status(), error.messages()))
         }
         // A failed sign-in is not a missing session: show the form again.
-        ApiError::Unauthorized(message) => {
-            Ok((StatusCode::UNAUTHORIZED, vec![message.to_owned()]))
-        }
+        ApiError::Unauthorized(message) => Ok((StatusCode::UNAUTHORIZED, vec![message.to_owned()])),
         other => Err(other),
     }
 }
@@ -196,7 +194,11 @@ async fn post_settings(call: &mut Call, session: &Session) -> Result<Response, A
         Err(error) => Err(error),
     };
     match result {
-        Ok((user, token)) => Ok(signed_in(call, &token, &format!("/profile/{}", user.username))),
+        Ok((user, token)) => Ok(signed_in(
+            call,
+            &token,
+            &format!("/profile/{}", user.username),
+        )),
         Err(error) => {
             let (status, errors) = form_problem(error)?;
             let page = SettingsPage {

@@ -88,7 +88,12 @@ async fn article_page(
     let (article, comments) = call
         .ctx
         .db
-        .run(move |store| Ok((store.article(viewer, &slug)?, store.comments(viewer, &slug)?)))
+        .run(move |store| {
+            Ok((
+                store.article(viewer, &slug)?,
+                store.comments(viewer, &slug)?,
+            ))
+        })
         .await?;
     let frame = Frame::new(call, session, article.title.clone(), "");
     let me = frame.nav.as_ref().map(|nav| nav.username.as_str());
@@ -177,7 +182,14 @@ async fn post_comment(call: &mut Call, session: &Session) -> Result<Response, Ap
         }
         Err(errors) => {
             let draft = typed.body.unwrap_or_default();
-            article_page(call, session, StatusCode::UNPROCESSABLE_ENTITY, errors, draft).await
+            article_page(
+                call,
+                session,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                errors,
+                draft,
+            )
+            .await
         }
     }
 }

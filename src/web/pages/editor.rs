@@ -119,7 +119,10 @@ async fn show_edit(call: &mut Call, session: &Session) -> Result<Response, ApiEr
         body: article.body,
         tag_list: Some(article.tag_list.join(" ")),
     };
-    html(StatusCode::OK, &editor_page(call, session, Vec::new(), typed))
+    html(
+        StatusCode::OK,
+        &editor_page(call, session, Vec::new(), typed),
+    )
 }
 
 /// A new title gives a new slug; the redirect follows it.

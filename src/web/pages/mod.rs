@@ -17,5 +17,8 @@ page!(pub(in crate::web) not_found => show_not_found);
 
 /// Any path that no page serves.
 async fn show_not_found(call: &mut Call, _session: &Session) -> Result<Response, ApiError> {
-    Err(ApiError::NotFound(format!("there is no page at {}", call.path())))
+    Err(ApiError::NotFound(format!(
+        "there is no page at {}",
+        call.path()
+    )))
 }

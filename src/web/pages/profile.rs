@@ -59,7 +59,11 @@ async fn show_favorites(call: &mut Call, session: &Session) -> Result<Response, 
 }
 
 /// The profile and one page of its articles, from one trip to the store.
-async fn profile_page(call: &Call, session: &Session, favorites: bool) -> Result<Response, ApiError> {
+async fn profile_page(
+    call: &Call,
+    session: &Session,
+    favorites: bool,
+) -> Result<Response, ApiError> {
     let viewer = session.id();
     let username = call.param("username");
     let number = views::page_number(call.query()?.get("page"));

@@ -1,0 +1,337 @@
+//! The web app in a real browser: each flow clicks through pages as a
+//! person would and checks what each page shows.
+
+use anyhow::{ensure, Result};
+use serde_json::json;
+
+use super::browser::{in_browser, Browser};
+use crate::helpers::TestApp;
+
+browser_tests!(
+    a_writer_and_a_reader_use_the_whole_blog,
+    lists_page_through_more_than_ten_articles,
+    stored_scripts_never_run,
+    a_cross_site_form_post_is_refused_and_changes_nothing,
+);
+
+/// Signs up through the form; the navigation bar then names the user.
+async fn sign_up(b: &Browser, name: &str) -> Result<()> {
+    b.goto("/register").await?;
+    b.fill("input[name=username]", name).await?;
+    b.fill("input[name=email]", &format!("{name}@example.com"))
+        .await?;
+    b.fill("input[name=password]", &format!("password-of-{name}"))
+        .await?;
+    b.click("form button[type=submit]").await?;
+    b.expect_text(".nav .me", name).await
+}
+
+async fn sign_in(b: &Browser, name: &str) -> Result<()> {
+    b.goto("/login").await?;
+    b.fill("input[name=email]", &format!("{name}@example.com"))
+        .await?;
+    b.fill("input[name=password]", &format!("password-of-{name}"))
+        .await?;
+    b.click("form button[type=submit]").await?;
+    b.expect_text(".nav .me", name).await
+}
+
+async fn sign_out(b: &Browser) -> Result<()> {
+    b.goto("/settings").await?;
+    b.click("form[action$='/logout'] button").await?;
+    b.expect_text(".nav", "Sign in").await?;
+    ensure!(
+        b.find_all(".nav .me").await?.is_empty(),
+        "still signed in after logout"
+    );
+    Ok(())
+}
+
+async fn a_writer_and_a_reader_use_the_whole_blog(app: TestApp) {
+    in_browser("whole-blog", &app, |b| async move {
+        // A guest sees the global feed and the ways in.
+        b.goto("/").await?;
+        b.expect_text(".tabs a.active", "Global Feed").await?;
+        b.expect_text(".nav", "Sign up").await?;
+        ensure!(
+            b.texts(".tabs a").await?.iter().all(|t| t != "Your Feed"),
+            "a guest has no feed"
+        );
+
+        // Sign up, out and in again; a wrong password is shown above the
+        // form, which keeps the email but not the password.
+        sign_up(&b, "alice").await?;
+        sign_out(&b).await?;
+        b.goto("/login").await?;
+        b.fill("input[name=email]", "alice@example.com").await?;
+        b.fill("input[name=password]", "not-her-password").await?;
+        b.click("form button[type=submit]").await?;
+        b.expect_text(".error-messages", "email or password is invalid")
+            .await?;
+        let email = b.find("input[name=email]").await?.prop("value").await?;
+        ensure!(
+            email.as_deref() == Some("alice@example.com"),
+            "the email was kept: {email:?}"
+        );
+        let password = b.find("input[name=password]").await?.prop("value").await?;
+        ensure!(
+            password.as_deref() == Some(""),
+            "the password is never sent back"
+        );
+        sign_in(&b, "alice").await?;
+
+        // Settings: a bio and a picture, shown on her profile.
+        b.goto("/settings").await?;
+        b.fill("textarea[name=bio]", "I write about dragons.")
+            .await?;
+        b.fill("input[name=image]", "https://example.com/alice.png")
+            .await?;
+        b.click("form[action$='/settings'] button").await?;
+        b.expect_path("/profile/alice").await?;
+        b.expect_text(".banner .bio", "I write about dragons.")
+            .await?;
+        let image = b.find(".banner img.avatar").await?.attr("src").await?;
+        ensure!(
+            image.as_deref() == Some("https://example.com/alice.png"),
+            "avatar: {image:?}"
+        );
+
+        // Write an article with tags; it reads rendered from markdown.
+        b.click(".nav a[href$='/editor']").await?;
+        b.fill("input[name=title]", "How to train your dragon")
+            .await?;
+        b.fill("input[name=description]", "Ever wonder how?")
+            .await?;
+        b.fill(
+            "textarea[name=body]",
+            "## Step one\n\nBe **very** patient.\n\n- feed it\n- name it",
+        )
+        .await?;
+        b.fill("input[name=tagList]", "dragons, training").await?;
+        b.click("form button[type=submit]").await?;
+        b.expect_path("/article/how-to-train-your-dragon").await?;
+        b.expect_text(".banner h1", "How to train your dragon")
+            .await?;
+        b.expect_text(".article-body h2", "Step one").await?;
+        b.expect_text(".article-body strong", "very").await?;
+        ensure!(
+            b.texts(".article-body li").await? == ["feed it", "name it"],
+            "list items"
+        );
+        ensure!(
+            b.texts(".tag-list .tag").await? == ["dragons", "training"],
+            "tags"
+        );
+
+        // Edit it: the form holds the article; the change shows.
+        b.click("a.edit").await?;
+        let title = b.find("input[name=title]").await?.prop("value").await?;
+        ensure!(
+            title.as_deref() == Some("How to train your dragon"),
+            "editor title: {title:?}"
+        );
+        b.fill("input[name=description]", "A patient guide").await?;
+        b.fill("textarea[name=body]", "## Step one\n\nBe *patient*.")
+            .await?;
+        b.click("form button[type=submit]").await?;
+        b.expect_path("/article/how-to-train-your-dragon").await?;
+        b.expect_text(".article-body em", "patient").await?;
+
+        // Comment, then delete the comment.
+        b.fill("textarea[name=body]", "First!").await?;
+        b.click(".comment-form button").await?;
+        b.expect_text(".comment-body", "First!").await?;
+        b.click("button.delete-comment").await?;
+        b.expect_path("/article/how-to-train-your-dragon").await?;
+        ensure!(
+            b.find_all(".comment").await?.is_empty(),
+            "the comment was deleted"
+        );
+        sign_out(&b).await?;
+
+        // A reader follows her, favorites the article, finds it in Your Feed.
+        sign_up(&b, "bob").await?;
+        b.goto("/article/how-to-train-your-dragon").await?;
+        b.click("form.follow button").await?;
+        b.expect_text("form.follow button", "Unfollow alice")
+            .await?;
+        b.click("form.favorite button").await?;
+        b.expect_text("form.favorite button.on .count", "1").await?;
+        b.goto("/").await?;
+        b.expect_text(".tabs a.active", "Your Feed").await?;
+        b.expect_text(".preview h2", "How to train your dragon")
+            .await?;
+        b.expect_text(".preview form.favorite button.on .count", "1")
+            .await?;
+
+        // The sidebar's tag filters the list.
+        b.click(".sidebar a.tag:first-child").await?;
+        b.expect_text(".tabs a.active", "#dragons").await?;
+        b.expect_text(".preview h2", "How to train your dragon")
+            .await?;
+
+        // His favorites, on his profile.
+        b.click(".nav .me").await?;
+        b.expect_text(".banner h1", "bob").await?;
+        b.click(".tabs a[href$='/favorites']").await?;
+        b.expect_text(".tabs a.active", "Favorited Articles")
+            .await?;
+        b.expect_text(".preview h2", "How to train your dragon")
+            .await?;
+        b.goto("/profile/bob").await?;
+        b.expect_text(".empty", "No articles are here").await?;
+
+        // He cannot edit her article; she deletes it.
+        b.goto("/editor/how-to-train-your-dragon").await?;
+        b.expect_text("h1", "Not allowed").await?;
+        sign_out(&b).await?;
+        sign_in(&b, "alice").await?;
+        b.goto("/article/how-to-train-your-dragon").await?;
+        b.click("button.delete").await?;
+        b.expect_path("/").await?;
+        b.goto("/?feed=global").await?;
+        b.expect_text(".empty", "No articles are here").await?;
+        b.goto("/article/how-to-train-your-dragon").await?;
+        b.expect_text("h1", "Page not found").await?;
+        Ok(())
+    })
+    .await;
+}
+
+async fn lists_page_through_more_than_ten_articles(app: TestApp) {
+    let author = app.register("prolific").await;
+    for n in 1..=12 {
+        app.create_article(&author, &format!("Article number {n}"), &["many"])
+            .await;
+    }
+    in_browser("paging", &app, |b| async move {
+        b.goto("/").await?;
+        ensure!(b.find_all(".preview").await?.len() == 10, "ten to a page");
+        b.expect_text(".preview h2", "Article number 12").await?;
+        // The picture of the home page in the README (docs/home.png).
+        b.save_screenshot("home").await?;
+        ensure!(b.texts(".pagination a").await? == ["1", "2"], "two pages");
+        b.click(".pagination li:nth-child(2) a").await?;
+        b.expect_path("/?feed=global&page=2").await?;
+        ensure!(
+            b.texts(".preview h2").await? == ["Article number 2", "Article number 1"],
+            "the second page holds the oldest two"
+        );
+        b.expect_text(".pagination li.active a", "2").await?;
+        // The profile and the tag pages through the same way.
+        b.goto("/profile/prolific?page=2").await?;
+        ensure!(b.find_all(".preview").await?.len() == 2, "profile page 2");
+        b.goto("/?tag=many&page=2").await?;
+        ensure!(b.find_all(".preview").await?.len() == 2, "tag page 2");
+        Ok(())
+    })
+    .await;
+}
+
+/// Script in an article, a bio and a comment: the page shows the text,
+/// and nothing runs. Each payload would set `window.pwned` or open a dialog.
+async fn stored_scripts_never_run(app: TestApp) {
+    let mallory = app.register("mallory").await;
+    let body = concat!(
+        "Hello <script>window.pwned = 'script'</script>\n\n",
+        "<img src=\"/nope.png\" onerror=\"window.pwned = 'onerror'\">\n\n",
+        "[a link](javascript:window.pwned='link')\n\n",
+        "<a id=\"raw\" href=\"javascript:window.pwned='raw'\">raw link</a>\n\n",
+        "<svg><script>window.pwned = 'svg'</script></svg>",
+    );
+    let resp = app
+        .post(
+            "/api/articles",
+            Some(&mallory.token),
+            json!({"article": {"title": "Harmless", "description": "d", "body": body}}),
+        )
+        .await;
+    assert_eq!(resp.status, 201, "{:?}", resp.body);
+    let resp = app
+        .put(
+            "/api/user",
+            Some(&mallory.token),
+            json!({"user": {"bio": "<script>window.pwned = 'bio'</script><img src=x onerror=\"window.pwned='bio-img'\">"}}),
+        )
+        .await;
+    assert_eq!(resp.status, 200, "{:?}", resp.body);
+    let resp = app
+        .post(
+            "/api/articles/harmless/comments",
+            Some(&mallory.token),
+            json!({"comment": {"body": "<img src=x onerror=\"window.pwned='comment'\">nice"}}),
+        )
+        .await;
+    assert_eq!(resp.status, 200, "{:?}", resp.body);
+
+    in_browser("stored-xss", &app, |b| async move {
+        sign_up(&b, "victim").await?;
+        for page in ["/article/harmless", "/profile/mallory", "/"] {
+            b.goto(page).await?;
+            b.find("footer").await?;
+            // Give an image's error handler time to fire, were there one.
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            let pwned = b
+                .client
+                .execute(
+                    "return window.pwned === undefined ? null : String(window.pwned)",
+                    vec![],
+                )
+                .await?;
+            ensure!(pwned.is_null(), "a stored script ran on {page}: {pwned}");
+        }
+        // The comment and the bio show as text.
+        b.goto("/article/harmless").await?;
+        b.expect_text(".comment-body", "<img src=x onerror=")
+            .await?;
+        let links = b.find_all(".article-body a").await?;
+        for link in links {
+            let href = link.attr("href").await?.unwrap_or_default();
+            ensure!(
+                !href.to_lowercase().contains("javascript"),
+                "a script link survived: {href}"
+            );
+            link.click().await?;
+            b.find("footer").await?;
+        }
+        let pwned = b
+            .client
+            .execute(
+                "return window.pwned === undefined ? null : String(window.pwned)",
+                vec![],
+            )
+            .await?;
+        ensure!(
+            pwned.is_null(),
+            "clicking the article's links ran a script: {pwned}"
+        );
+        b.goto("/profile/mallory").await?;
+        b.expect_text(".banner .bio", "<script>").await?;
+        Ok(())
+    })
+    .await;
+}
+
+/// Another site's page posts the settings form at the app: refused, and
+/// the bio stays as it was.
+async fn a_cross_site_form_post_is_refused_and_changes_nothing(app: TestApp) {
+    let target = app.url("/settings");
+    in_browser("csrf", &app, |b| async move {
+        sign_up(&b, "carol").await?;
+        // A page of another origin (a data: URL's origin is opaque).
+        let attack = format!(
+            "data:text/html,<form method=post action='{target}'>\
+             <input name=username value=carol><input name=email value=carol@example.com>\
+             <input name=bio value=pwned><button id=go>go</button></form>"
+        );
+        b.client.goto(&attack).await?;
+        b.click("#go").await?;
+        b.expect_text("h1", "Not allowed").await?;
+        b.goto("/profile/carol").await?;
+        b.find(".banner h1").await?;
+        let bio = b.texts(".banner .bio").await?;
+        ensure!(bio == [""], "the bio changed: {bio:?}");
+        Ok(())
+    })
+    .await;
+}
