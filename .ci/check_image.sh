@@ -1,8 +1,10 @@
 #!/bin/sh
 # Checks the shipped artefacts: the static binary alone in an empty chroot
 # (SQLite, and PostgreSQL over TCP with TLS), then the FROM scratch image run
-# with buildah. Each gets the three-request check. Needs root (chroot,
-# buildah), the musl binary already built, and PostgreSQL on 127.0.0.1:5432.
+# with buildah. Each gets .ci/smoke_test.sh: the front page and its
+# stylesheet (served from the binary alone), then the three-request check of
+# the API. Needs root (chroot, buildah), the musl binary already built, and
+# PostgreSQL on 127.0.0.1:5432.
 #
 #   .ci/check_image.sh [BINARY]
 set -eu

@@ -9,14 +9,16 @@
 #                original database cluster as it was), with kubectl kustomize
 #   dry runs     .ci/kops_cluster.sh with DRY_RUN=1 for dev and prod; asserts
 #                on the commands and objects it prints
-#   deploy       .ci/k8s_deploy.sh dev|prod with DRY_RUN=1: what it would
-#                apply, validated below (the assertions on its commands and
-#                objects are .ci/check_pipeline.sh's `deploy` check)
+#   deploy       .ci/k8s_deploy.sh dev|prod with DRY_RUN=1 (prod also under a
+#                public path prefix): what it would apply, validated below
+#                (the assertions on its commands and objects are
+#                .ci/check_pipeline.sh's `deploy` check)
 #   core kinds   kubernetes-validate --strict at the cluster's Kubernetes minor
 #   custom res.  ../shared/tools/validate-crs.py (Gateway API, Prometheus
 #                Operator, CloudNativePG, Barman Cloud, kops specs)
 #   policy       k8s/checks/check_manifests.py: removed API versions, unknown
 #                kinds, restricted Pod Security, the app's contract, wiring
+#                (public prefix, probes kept inside, Secure cookie or not)
 #   policy self-test  the policy check must fail on known-bad variants
 #   alerts       promtool check rules + unit tests (k8s/checks/alerts_test.yaml)
 #   yamllint     k8s/ with k8s/.yamllint
@@ -186,14 +188,19 @@ render_deploy() {
         -u PUBLIC_PATH_PREFIX -u PUBLIC_HOSTNAME -u PUBLIC_ADDRESS IMAGE_DIGEST="$digest" "$@" \
         DRY_RUN=1 sh .ci/k8s_deploy.sh "$target" >"$out" 2>"$out.log" ||
         { cat "$out.log" >&2; die "k8s_deploy.sh $target dry run"; }
-    echo "$target: $(grep -c '^kind:' "$out") objects"
+    echo "${out##*/}: $(grep -c '^kind:' "$out") objects"
 }
 render_deploy dev "$work/deploy-dev.yaml"
 render_deploy prod "$work/deploy-prod.yaml" CI_COMMIT_TAG=v1.2.3 BACKUP_BUCKET=example-backups \
     PUBLIC_HOSTNAME=conduit.example.org PUBLIC_ADDRESS=203.0.113.9
+# Under a prefix the route and CONDUIT_PUBLIC_BASE_PATH change together.
+render_deploy prod "$work/deploy-prod-prefix.yaml" CI_COMMIT_TAG=v1.2.3 BACKUP_BUCKET=example-backups \
+    PUBLIC_HOSTNAME=conduit.example.org PUBLIC_ADDRESS=203.0.113.9 PUBLIC_PATH_PREFIX=/blog/conduit
+expect "$work/deploy-prod-prefix.yaml" "CONDUIT_PUBLIC_BASE_PATH: /blog/conduit" "deploy under a prefix"
+expect "$work/deploy-prod-prefix.yaml" "value: /blog/conduit/healthz" "deploy under a prefix"
 
 rendered="$work/dev.yaml $work/prod.yaml $work/dev-tls.yaml $work/dev-ingress.yaml"
-rendered="$rendered $work/deploy-dev.yaml $work/deploy-prod.yaml $work/prod-restore.yaml"
+rendered="$rendered $work/deploy-dev.yaml $work/deploy-prod.yaml $work/deploy-prod-prefix.yaml $work/prod-restore.yaml"
 kops_specs="$work/kops-dev.yaml $work/kops-prod.yaml"
 
 step "core kinds: kubernetes-validate --strict -k $minor.0"
@@ -240,6 +247,9 @@ mutate "unknown metric" 's/conduit_db_pool_wait_seconds_bucket/conduit_db_pool_w
 mutate "readiness on /healthz" 's|path: /readyz|path: /healthz|'
 mutate "grace period too short" 's/terminationGracePeriodSeconds: 35/terminationGracePeriodSeconds: 20/'
 mutate "PDB that blocks drains" 's/maxUnavailable: 1$/minAvailable: 1/'
+mutate "a probe reachable through the gateway" 's|value: /readyz$|value: /ready|'
+mutate "base path out of step with the route" 's|CONDUIT_PUBLIC_BASE_PATH: ""|CONDUIT_PUBLIC_BASE_PATH: /conduit|'
+mutate "Secure cookie over plain HTTP" 's/CONDUIT_COOKIE_SECURE: never/CONDUIT_COOKIE_SECURE: auto/'
 
 step "alerts: promtool check rules + unit tests"
 python3 .ci/check_k8s.py rules "$work/prod.yaml" "$work/rules.yaml"

@@ -18,7 +18,8 @@
 #   K8S_CLUSTER_NAME, KOPS_STATE_STORE  the cluster; when both are set, a
 #                         one-hour admin kubeconfig is exported with kops
 #   APP_URL               the environment's public address, without path
-#                         (the smoke test's target; required outside dry runs)
+#                         (with PUBLIC_PATH_PREFIX, the smoke test's target;
+#                         required outside dry runs)
 #   SMOKE_PASSWORD        the environment's smoke user's password (masked;
 #                         required outside dry runs). SMOKE_USERNAME names it
 #                         [conduit-smoke]; .ci/smoke_test.sh registers it on
@@ -46,7 +47,10 @@
 #                         and CI_DEPLOY_PASSWORD: a GitLab deploy token named
 #                         gitlab-deploy-token with read_registry]; unset: the
 #                         registry must allow anonymous pulls
-#   PUBLIC_PATH_PREFIX    public path of the API on the gateway [/api]
+#   PUBLIC_PATH_PREFIX    public path of the whole app on the gateway, e.g.
+#                         /conduit: pages at <prefix>/, the API at
+#                         <prefix>/api; also the app's CONDUIT_PUBLIC_BASE_PATH
+#                         [empty: the root; / means the same]
 #   ROLLOUT_TIMEOUT       wait for the app's rollout [5m]
 #   DATABASE_TIMEOUT      wait for the database to be ready [15m]
 #   GATEWAY_TIMEOUT       wait for the Gateway to be Programmed with an address [10m]
@@ -73,7 +77,7 @@ NAMESPACE=conduit-$ENVIRONMENT
 ROLLOUT_TIMEOUT=${ROLLOUT_TIMEOUT:-5m}
 DATABASE_TIMEOUT=${DATABASE_TIMEOUT:-15m}
 GATEWAY_TIMEOUT=${GATEWAY_TIMEOUT:-10m}
-PUBLIC_PATH_PREFIX=${PUBLIC_PATH_PREFIX:-/api}
+PUBLIC_PATH_PREFIX=${PUBLIC_PATH_PREFIX:-}
 IMAGE_REPO=${IMAGE_REPO:-${CI_REGISTRY_IMAGE:-registry.gitlab.com/example/conduit}}
 
 log_prefix="k8s_deploy($ENVIRONMENT)"
@@ -100,10 +104,18 @@ case ${IMAGE_REPO##*/} in
 esac
 say "image $IMAGE_REPO@$digest into namespace $NAMESPACE"
 
+# The app's public path: empty for the root, else /segment[/segment...]
+# without a trailing slash (what the HTTPRoute's path matches accept).
+[ "$PUBLIC_PATH_PREFIX" != / ] || PUBLIC_PATH_PREFIX=
 case $PUBLIC_PATH_PREFIX in
-    /*/ | *[!A-Za-z0-9._~/-]* | *//*) die "PUBLIC_PATH_PREFIX must look like /api or /conduit/api, got '$PUBLIC_PATH_PREFIX'" ;;
+    '') ;;
+    # The API is under the prefix now: a prefix ending in /api is the old
+    # meaning of this variable, and would put the API at /api/api.
+    */api) die "PUBLIC_PATH_PREFIX is the path of the whole app, the API being at <prefix>/api: set '${PUBLIC_PATH_PREFIX%/api}' (empty: the root), not '$PUBLIC_PATH_PREFIX'" ;;
+    */ | *[!A-Za-z0-9._~/-]* | *//* | */. | */.. | */./* | */../*)
+        die "PUBLIC_PATH_PREFIX must be empty (the root) or look like /conduit or /blog/conduit, got '$PUBLIC_PATH_PREFIX'" ;;
     /?*) ;;
-    *) die "PUBLIC_PATH_PREFIX must look like /api or /conduit/api, got '$PUBLIC_PATH_PREFIX'" ;;
+    *) die "PUBLIC_PATH_PREFIX must be empty (the root) or look like /conduit or /blog/conduit, got '$PUBLIC_PATH_PREFIX'" ;;
 esac
 
 work=$(mktemp -d)
@@ -203,8 +215,9 @@ checksum=$(sha256sum "$rendered_secrets" | cut -c1-16)
 # --- Render -----------------------------------------------------------------
 # A generated kustomization on top of the overlay, in a copy of k8s/
 # (kustomize only loads directories below its own root): it pins the image,
-# the public path prefix, the backup bucket, and stamps the Secrets' checksum
-# on the pod template so that a changed secret rolls the pods.
+# the public path prefix (HTTPRoute and CONDUIT_PUBLIC_BASE_PATH), the backup
+# bucket, and stamps the Secrets' checksum on the pod template so that a
+# changed secret rolls the pods.
 cp -R k8s "$work/k8s"
 mkdir "$work/k8s/deploy"
 {
@@ -216,12 +229,34 @@ mkdir "$work/k8s/deploy"
     echo "  - name: registry.gitlab.com/example/conduit"
     echo "    newName: $IMAGE_REPO"
     echo "    digest: \"$digest\""
+    echo "configMapGenerator:"
+    echo "  - name: conduit-config"
+    echo "    behavior: merge"
+    echo "    literals:"
+    echo "      - \"CONDUIT_PUBLIC_BASE_PATH=$PUBLIC_PATH_PREFIX\""
     echo "patches:"
-    echo "  - target: {kind: HTTPRoute, name: conduit}"
-    echo "    patch: |-"
-    echo "      - op: replace"
-    echo "        path: /spec/rules/0/matches/0/path/value"
-    echo "        value: \"$PUBLIC_PATH_PREFIX\""
+    if [ -n "$PUBLIC_PATH_PREFIX" ]; then
+        # k8s/base/gateway.yaml: rule 0 forwards the root, rule 1 keeps the
+        # probes inside (the `test` operations stop the render if that
+        # layout changed). Under a prefix, the app gets the path with the
+        # prefix replaced by /.
+        echo "  - target: {kind: HTTPRoute, name: conduit}"
+        echo "    patch: |-"
+        echo "      - {op: test, path: /spec/rules/0/matches/0/path/value, value: /}"
+        echo "      - {op: test, path: /spec/rules/1/matches/0/path/value, value: /healthz}"
+        echo "      - {op: test, path: /spec/rules/1/matches/1/path/value, value: /readyz}"
+        echo "      - {op: replace, path: /spec/rules/0/matches/0/path/value, value: \"$PUBLIC_PATH_PREFIX\"}"
+        echo "      - op: add"
+        echo "        path: /spec/rules/0/filters"
+        echo "        value:"
+        echo "          - type: URLRewrite"
+        echo "            urlRewrite: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /}}"
+        echo "      - {op: replace, path: /spec/rules/1/matches/0/path/value, value: \"$PUBLIC_PATH_PREFIX/healthz\"}"
+        echo "      - {op: replace, path: /spec/rules/1/matches/1/path/value, value: \"$PUBLIC_PATH_PREFIX/readyz\"}"
+        echo "      - op: replace"
+        echo "        path: /spec/rules/1/filters/0/requestRedirect/path/replaceFullPath"
+        echo "        value: \"$PUBLIC_PATH_PREFIX/\""
+    fi
     echo "  - target: {kind: Deployment, name: conduit}"
     echo "    patch: |-"
     echo "      - op: add"
@@ -286,7 +321,7 @@ mkdir "$work/k8s/deploy"
     fi
 } >"$work/k8s/deploy/kustomization.yaml"
 manifests=$work/manifests.yaml
-say "rendering k8s/overlays/$ENVIRONMENT with image $IMAGE_REPO@$digest, public prefix $PUBLIC_PATH_PREFIX"
+say "rendering k8s/overlays/$ENVIRONMENT with image $IMAGE_REPO@$digest, public path ${PUBLIC_PATH_PREFIX:-/}"
 show kubectl kustomize "$work/k8s/deploy"
 kubectl kustomize "$work/k8s/deploy" >"$manifests"
 if grep -nE 'image: (.*:unpinned|[^:]*|.*:latest)$' "$manifests" >&2; then
@@ -376,4 +411,4 @@ if [ "$ENVIRONMENT" = prod ] && [ "$address" != "$PUBLIC_ADDRESS" ]; then
 fi
 show sh .ci/smoke_test.sh "${APP_URL%/}$PUBLIC_PATH_PREFIX"
 sh .ci/smoke_test.sh "${APP_URL%/}$PUBLIC_PATH_PREFIX" || rollback "the smoke test failed"
-say "deployed $IMAGE_REPO@$digest; API at ${APP_URL%/}$PUBLIC_PATH_PREFIX"
+say "deployed $IMAGE_REPO@$digest; the app at ${APP_URL%/}$PUBLIC_PATH_PREFIX/, the API at ${APP_URL%/}$PUBLIC_PATH_PREFIX/api"

@@ -97,7 +97,6 @@ COMMON = {
     "CI_REGISTRY": "registry.gitlab.com", "CI_REGISTRY_IMAGE": "registry.gitlab.com/conduit/conduit",
     "CI_JOB_ID": "1000", "DRY_RUN": "1",
     "IMAGE_REPO": "registry.gitlab.com/conduit/conduit", "IMAGE_DIGEST": DIGEST,
-    "PUBLIC_PATH_PREFIX": "/api",
 }
 CASES = {
     "dev": {

@@ -1,20 +1,26 @@
 #!/bin/sh
-# Smoke test of a running Conduit: the README's three-request check against
-# the address given, as the environment's smoke user, so it can run any
-# number of times against the same database (dev, prod, or a local server).
+# Smoke test of a running Conduit: its front page and stylesheet, then the
+# README's three-request check of the API, as the environment's smoke user,
+# so it can run any number of times against the same database (dev, prod, or
+# a local server).
 #
 #   sh .ci/smoke_test.sh URL
 #
-# URL is the root of the API, the part before /users and /articles: for
-# example http://127.0.0.1:8080/api, or on a cluster the public address
-# followed by the gateway's path prefix (https://conduit.example.com/api,
-# https://example.com/conduit). A URL with no path at all gets the app's own
-# /api. The check:
-#   1. POST URL/users/login -> 200 with a token, as the smoke user; the first
-#      run in an environment registers it instead (POST URL/users -> 201)
-#   2. POST URL/articles   -> 201, an article with a slug (token from 1)
-#   3. GET  URL/articles?author=USER -> 200, our slug, articlesCount >= 1
-#   4. DELETE URL/articles/SLUG -> 204, so production keeps no test
+# URL is the root of the app, where its front page is: for example
+# http://127.0.0.1:8080, or on a cluster the public address followed by the
+# gateway's path prefix (https://conduit.example.com,
+# https://example.com/conduit). The API is at URL/api. A URL ending in /api
+# is taken as the API's root, and the app's root is what precedes it. The
+# check:
+#   0. GET URL/ -> 200, text/html, with a <link rel="stylesheet" href="...">;
+#      GET that stylesheet (an absolute path such as
+#      /conduit/assets/style-<hash>.css, on URL's scheme and host) -> 200,
+#      text/css
+#   1. POST API/users/login -> 200 with a token, as the smoke user; the first
+#      run in an environment registers it instead (POST API/users -> 201)
+#   2. POST API/articles   -> 201, an article with a slug (token from 1)
+#   3. GET  API/articles?author=USER -> 200, our slug, articlesCount >= 1
+#   4. DELETE API/articles/SLUG -> 204, so production keeps no test
 #      articles (SMOKE_KEEP=1 skips it).
 # Every response is written to a file before it is parsed; any other status
 # or a missing field fails the script with the response shown.
@@ -35,7 +41,7 @@
 set -eu
 
 usage() {
-    echo "usage: $0 API_URL   (for example https://conduit.example.com/api)" >&2
+    echo "usage: $0 APP_URL   (for example https://conduit.example.com or https://example.com/conduit)" >&2
     exit 2
 }
 [ "$#" -eq 1 ] || usage
@@ -46,11 +52,18 @@ case $1 in
 esac
 command -v curl >/dev/null 2>&1 || { echo "smoke: curl is required" >&2; exit 1; }
 
-api=${1%/}
-case ${api#*://} in
-    */*) ;;
-    *) api=$api/api ;;
+app=${1%/}
+case ${app#*://} in
+    */api) app=${app%/api} ;;
 esac
+api=$app/api
+# Where an absolute path in a page points: URL's scheme and host (and port).
+scheme=${app%%://*}
+host=${app#*://}
+host=${host%%/*}
+[ -n "$host" ] || usage
+origin=$scheme://$host
+base_path=${app#"$origin"}
 timeout=${SMOKE_TIMEOUT:-20}
 retries=${SMOKE_RETRIES:-3}
 
@@ -127,6 +140,32 @@ request() {
     say "  -> $r_status, $(wc -c <"$r_file" | tr -d ' ') bytes in $r_file"
 }
 
+# fetch NAME URL ACCEPT TYPE: GET URL, which must answer 200 with a body of
+# media type TYPE. The body goes to $out/NAME, the status and the content
+# type to $out/NAME.meta (one a line), read back from there.
+fetch() {
+    f_name=$1 f_url=$2 f_accept=$3 f_type=$4
+    f_file=$out/$f_name
+    say "GET $f_url (expect 200, $f_type)"
+    curl -sS -o "$f_file" -w '%{http_code}\n%{content_type}\n' \
+        --connect-timeout 10 --max-time "$timeout" \
+        --retry "$retries" --retry-connrefused --retry-delay 2 \
+        -H "Accept: $f_accept" "$f_url" >"$f_file.meta" || true
+    [ -f "$f_file" ] || : >"$f_file"
+    f_status=$(sed -n 1p "$f_file.meta")
+    # The media type alone: parameters (charset) and case left out.
+    f_got=$(sed -n 2p "$f_file.meta" | sed 's/;.*//' | tr -d ' \t\r' | tr '[:upper:]' '[:lower:]')
+    if [ "$f_status" != 200 ]; then
+        echo "smoke: response body of GET $f_url:" >&2
+        body "$f_file" >&2 || true
+        echo >&2
+        fail "GET $f_url answered ${f_status:-nothing}, expected 200"
+    fi
+    [ "$f_got" = "$f_type" ] || fail "GET $f_url: content type '$(sed -n 2p "$f_file.meta")', expected $f_type"
+    [ -s "$f_file" ] || fail "GET $f_url: empty body"
+    say "  -> $f_status, $f_got, $(wc -c <"$f_file" | tr -d ' ') bytes in $f_file"
+}
+
 # body FILE: the start of a response for a message, tokens blanked out.
 body() {
     head -c 1000 "$1" | sed 's/"token":"[^"]*"/"token":"(hidden)"/g'
@@ -148,7 +187,29 @@ require() {
     grep -qF -- "$2" "$1" || fail "$3 (no '$2' in $1: $(body "$1"))"
 }
 
-say "target $api, user $username"
+say "target $app (API $api), user $username"
+
+# 0. The web app: the front page, and the stylesheet it links.
+fetch 0-page.html "$app/" 'text/html' text/html
+link='<link rel="stylesheet" href="'
+require "$out/0-page.html" "$link" "front page: no stylesheet link"
+href=$(sed -n "s|.*$link\([^\"]*\)\".*|\1|p" "$out/0-page.html" | head -n 1)
+case $href in
+    http://* | https://*) stylesheet=$href ;;
+    //*) stylesheet=$scheme:$href ;;
+    /*)
+        # The app builds its links with CONDUIT_PUBLIC_BASE_PATH: it must be
+        # the prefix this URL has.
+        case $href in
+            "$base_path"/*) ;;
+            *) fail "front page: the stylesheet $href is outside $base_path/ (is CONDUIT_PUBLIC_BASE_PATH the gateway's prefix?)" ;;
+        esac
+        stylesheet=$origin$href
+        ;;
+    '') fail "front page: an empty stylesheet href" ;;
+    *) stylesheet=$app/$href ;;
+esac
+fetch 0-style.css "$stylesheet" 'text/css,*/*;q=0.1' text/css
 
 # 1. Sign in as the smoke user; register it on the first run.
 signed_in=
@@ -203,4 +264,4 @@ else
     request 4-delete-article 204 DELETE "$api/articles/$slug" "" "$token"
 fi
 
-say "passed against $api"
+say "passed against $app (API $api)"

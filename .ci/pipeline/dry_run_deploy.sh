@@ -7,7 +7,11 @@
 # are refused. The Namespace, the Secrets (placeholders only), the apply as
 # an ApplySet with pruning, the database, rollout and Gateway waits, the smoke
 # test inside the deploy and the rollback are printed; each environment gets
-# its overlay, prod its host name, address and backup bucket.
+# its overlay, prod its host name, address and backup bucket. The app is
+# published at the root, or under PUBLIC_PATH_PREFIX: the route, the probes
+# kept inside, CONDUIT_PUBLIC_BASE_PATH and the smoke test's URL follow it;
+# malformed prefixes, and the old API-only meaning (ending in /api), are
+# refused.
 set -eu
 # shellcheck source=SCRIPTDIR/common.sh
 . "$(dirname "$0")/common.sh"
@@ -86,11 +90,33 @@ dry deploy-registry IMAGE_DIGEST="$dev_digest" CI_REGISTRY_IMAGE=registry.exampl
 expect_ok deploy-registry
 has "$work/deploy-registry.out" "image: registry.example.com:5000/team/conduit@$dev_digest" \
     "deploy-registry (CI_REGISTRY_IMAGE)"
-dry deploy-prefix IMAGE_DIGEST="$dev_digest" PUBLIC_PATH_PREFIX=/flask sh .ci/k8s_deploy.sh dev
+# The public path: the root by default, the same with /; under a prefix the
+# route replaces it by / and the app is told it.
+for f in deploy-dev deploy-prod; do
+    has "$work/$f.out" 'CONDUIT_PUBLIC_BASE_PATH: ""' "$f (the app at the root)"
+    has "$work/$f.out" "value: /healthz" "$f (probes kept inside)"
+    lacks "$work/$f.out" "URLRewrite" "$f (no rewrite at the root)"
+    has "$work/$f.err" "+ sh .ci/smoke_test.sh '<APP_URL>'" "$f (smoke test at the app's root)"
+done
+dry deploy-root IMAGE_DIGEST="$dev_digest" PUBLIC_PATH_PREFIX=/ sh .ci/k8s_deploy.sh dev
+expect_ok deploy-root
+has "$work/deploy-root.out" 'CONDUIT_PUBLIC_BASE_PATH: ""' "deploy-root (/ is the root)"
+dry deploy-prefix IMAGE_DIGEST="$dev_digest" PUBLIC_PATH_PREFIX=/blog/conduit sh .ci/k8s_deploy.sh dev
 expect_ok deploy-prefix
 has "$work/deploy-prefix.out" "image: registry.gitlab.com/example/conduit@$dev_digest" \
     "deploy-prefix (default repository, pinned by digest)"
-has "$work/deploy-prefix.out" "value: /flask" "deploy-prefix (PUBLIC_PATH_PREFIX)"
+has_re "$work/deploy-prefix.out" "value: /blog/conduit\$" "deploy-prefix (the route's prefix)"
+has "$work/deploy-prefix.out" "replacePrefixMatch: /" "deploy-prefix (the prefix replaced by /)"
+has "$work/deploy-prefix.out" "value: /blog/conduit/healthz" "deploy-prefix (probes kept inside)"
+has "$work/deploy-prefix.out" "value: /blog/conduit/readyz" "deploy-prefix (probes kept inside)"
+has "$work/deploy-prefix.out" "replaceFullPath: /blog/conduit/" "deploy-prefix (probes sent to the front page)"
+has "$work/deploy-prefix.out" "CONDUIT_PUBLIC_BASE_PATH: /blog/conduit" "deploy-prefix (the app's base path)"
+has "$work/deploy-prefix.err" "+ sh .ci/smoke_test.sh '<APP_URL>/blog/conduit'" "deploy-prefix (smoke test at the app's root)"
+for bad in /api /conduit/api /conduit/ conduit /a//b /a/../b '/a b'; do
+    dry deploy-bad-prefix IMAGE_DIGEST="$dev_digest" PUBLIC_PATH_PREFIX="$bad" sh .ci/k8s_deploy.sh dev
+    [ "$dry_status" -ne 0 ] || fail "k8s_deploy.sh must refuse PUBLIC_PATH_PREFIX '$bad'"
+done
+has "$work/deploy-bad-prefix.err" "PUBLIC_PATH_PREFIX must be empty (the root) or look like /conduit" "deploy-bad-prefix"
 
 # Only digests are deployed, from a repository without a tag.
 for bad in "" latest v1.2.3 sha256:abc "$dev_digest:x"; do
@@ -108,4 +134,4 @@ dry deploy-badenv sh .ci/k8s_deploy.sh staging
 expect_fail deploy-badenv
 note "dev and prod pin the digests of pack and promote, else CI_REGISTRY_IMAGE's or the default repository;" \
     "tags, bad digests and tagged repositories refused; apply with prune, rollout, Gateway, smoke and undo printed;" \
-    "overlays differ, prod gets its host name, address and bucket"
+    "overlays differ, prod gets its host name, address and bucket; the app at the root or under a prefix, bad prefixes refused"

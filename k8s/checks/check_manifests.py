@@ -10,7 +10,9 @@ validators knows (so a typo in apiVersion cannot slip through as "unknown,
 skipped"), that no removed API version is used, that every pod meets the
 restricted Pod Security profile, and that the pieces agree with each other and
 with the app's contract (selectors, ports, probe paths, config keys, metric
-names, connection budget, shutdown timing, the trusted proxy range).
+names, connection budget, shutdown timing, the trusted proxy range, the public
+path prefix, probes kept off the public route, when the session cookie is
+Secure).
 
 Each problem is printed as "FAIL <file> <Kind/name>: <what>"; exit 1 if any.
 """
@@ -41,6 +43,10 @@ METRICS = {
     "conduit_password_hash_rejected_total", "conduit_build_info",
 }
 API_PORT, METRICS_PORT = 8080, 9090
+# Answered on the app's port for the kubelet only: no public route may reach
+# them. The app ignores one trailing slash (/healthz/ is /healthz).
+PROBE_PATHS = ("/healthz", "/readyz")
+COOKIE_SECURE = ("auto", "always", "never")
 IDLE_MIB, HASH_MIB = 20, 32          # measured: idle RSS, one scrypt hash at log_n 15
 PRESTOP_SLEEP_MAX = 10
 DEFAULT_PG_MAX_CONNECTIONS = 100     # the postgres image's default (dev)
@@ -331,9 +337,9 @@ def check_wiring(docs, by_kind, dep, env_cm, kops_pod_cidrs, k8s_minor):
             current["obj"] = name_of(d)
             if (d["metadata"].get("labels") or {}).get("release") != "kube-prometheus-stack":
                 fail("needs the label release: kube-prometheus-stack")
+    gateways = {g["metadata"]["name"]: g for g in by_kind.get("Gateway", [])}
     for route in by_kind.get("HTTPRoute", []):
         current["obj"] = name_of(route)
-        gateways = {g["metadata"]["name"]: g for g in by_kind.get("Gateway", [])}
         for ref in route["spec"]["parentRefs"]:
             gw = gateways.get(ref["name"])
             if gw is None:
@@ -341,18 +347,18 @@ def check_wiring(docs, by_kind, dep, env_cm, kops_pod_cidrs, k8s_minor):
             elif ref.get("sectionName") and ref["sectionName"] not in {
                     lst["name"] for lst in gw["spec"]["listeners"]}:
                 fail(f"listener {ref['sectionName']} does not exist on Gateway {ref['name']}")
-        for rule in route["spec"]["rules"]:
-            if is_https_redirect(rule):
-                continue
-            rewrites = [f["urlRewrite"]["path"] for f in rule.get("filters", []) if f["type"] == "URLRewrite"]
-            if rewrites != [{"type": "ReplacePrefixMatch", "replacePrefixMatch": "/api"}]:
-                fail("each rule must rewrite its prefix to /api (ReplacePrefixMatch)")
-            for match in rule.get("matches", []):
-                if match["path"]["type"] != "PathPrefix":
-                    fail("matches must be PathPrefix, so that the prefix can be replaced")
-            for b in rule["backendRefs"]:
-                if b["name"] != "conduit" or b["port"] != API_PORT:
-                    fail(f"backend must be Service conduit port {API_PORT}")
+        check_route(route, env_cm)
+    for ing in by_kind.get("Ingress", []):
+        current["obj"] = name_of(ing)
+        # No rewrite in the Ingress API: the app sees the public path.
+        for rule in ing["spec"].get("rules") or []:
+            for path in (rule.get("http") or {}).get("paths") or []:
+                if ((path.get("backend") or {}).get("service") or {}).get("name") != "conduit":
+                    continue
+                base = path.get("path", "/").rstrip("/")
+                if env_cm.get("CONDUIT_PUBLIC_BASE_PATH", "") != base:
+                    fail(f"forwards {path.get('path')} as it is, so CONDUIT_PUBLIC_BASE_PATH must be {base!r}, "
+                         f"got {env_cm.get('CONDUIT_PUBLIC_BASE_PATH', '')!r}")
     for gw in by_kind.get("Gateway", []):
         current["obj"] = name_of(gw)
         if gw["spec"]["gatewayClassName"] != "cilium":
@@ -445,6 +451,104 @@ def check_wiring(docs, by_kind, dep, env_cm, kops_pod_cidrs, k8s_minor):
         if lab.get("pod-security.kubernetes.io/enforce-version") != f"v{k8s_minor}":
             fail(f"enforce-version must be v{k8s_minor}, the cluster's minor")
     return used
+
+
+def path_matches(rule):
+    """A rule's path matches; none is PathPrefix /."""
+    return [m.get("path") or {"type": "PathPrefix", "value": "/"}
+            for m in rule.get("matches") or [{}]]
+
+
+def check_route_cel(rule):
+    """The CRD's CEL validations these routes rely on. The API server applies
+    them at admission; validate-crs.py checks only the JSON schema."""
+    filters = rule.get("filters") or []
+    types = [f["type"] for f in filters]
+    if rule.get("backendRefs") and "RequestRedirect" in types:
+        fail("RequestRedirect filter must not be used together with backendRefs")
+    if "RequestRedirect" in types and "URLRewrite" in types:
+        fail("may specify either RequestRedirect or URLRewrite, but not both")
+    for kind in ("RequestRedirect", "URLRewrite"):
+        if types.count(kind) > 1:
+            fail(f"{kind} filter cannot be repeated")
+    for f in filters:
+        modifier = (f.get("requestRedirect") or f.get("urlRewrite") or {}).get("path") or {}
+        if modifier.get("type") == "ReplacePrefixMatch":
+            matches = path_matches(rule)
+            if len(matches) != 1 or matches[0].get("type") != "PathPrefix":
+                fail(f"{f['type']} with path.replacePrefixMatch needs exactly one PathPrefix match")
+    for path in path_matches(rule):
+        value = path.get("value", "")
+        if path.get("type") not in ("Exact", "PathPrefix"):
+            continue
+        bad = (not value.startswith("/") or any(x in value for x in ("//", "/./", "/../", "%2f", "%2F", "#"))
+               or value.endswith(("/.", "/..")) or not re.fullmatch(r"(?:[-A-Za-z0-9/._~!$&'()*+,;=:@]|%[0-9a-fA-F]{2})+", value))
+        if bad:
+            fail(f"path {value!r} is not a valid {path.get('type')} match")
+
+
+def check_route(route, env_cm):
+    """Routes to the app: the public prefix replaced by /, the same prefix in
+    CONDUIT_PUBLIC_BASE_PATH, and the probes answered without forwarding."""
+    bases, kept_inside = set(), set()
+    for rule in route["spec"]["rules"]:
+        check_route_cel(rule)
+        if is_https_redirect(rule):
+            continue
+        filters = rule.get("filters") or []
+        if not rule.get("backendRefs"):
+            if [f["type"] for f in filters] != ["RequestRedirect"]:
+                fail("a rule without backends must answer with a RequestRedirect (and nothing else)")
+            kept_inside |= {p["value"] for p in path_matches(rule) if p.get("type") == "PathPrefix"}
+            continue
+        for b in rule["backendRefs"]:
+            if b["name"] != "conduit" or b["port"] != API_PORT:
+                fail(f"backend must be Service conduit port {API_PORT}")
+        matches = path_matches(rule)
+        if len(matches) != 1 or matches[0].get("type") != "PathPrefix":
+            fail("a forwarding rule must have exactly one PathPrefix match, the public prefix")
+            continue
+        prefix = matches[0]["value"]
+        rewrites = [f["urlRewrite"].get("path") for f in filters if f["type"] == "URLRewrite"]
+        if prefix == "/":
+            if rewrites:
+                fail("the root must be forwarded without a rewrite: Cilium turns a replacement by / into "
+                     "a regex that also drops a second leading slash (//healthz would reach /healthz)")
+        elif prefix.endswith("/"):
+            fail(f"the public prefix {prefix} must not end with /")
+        elif rewrites != [{"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}]:
+            fail(f"{prefix} must be replaced by / (URLRewrite ReplacePrefixMatch): the app serves its "
+                 "pages at / and its API at /api")
+        bases.add("" if prefix == "/" else prefix)
+    for base in sorted(bases):
+        if env_cm.get("CONDUIT_PUBLIC_BASE_PATH", "") != base:
+            fail(f"publishes the app under {base or '/'}, so CONDUIT_PUBLIC_BASE_PATH must be {base!r}, "
+                 f"got {env_cm.get('CONDUIT_PUBLIC_BASE_PATH', '')!r}")
+        for probe in PROBE_PATHS:
+            if base + probe not in kept_inside:
+                fail(f"{base}{probe} reaches the app from outside: a RequestRedirect rule must match it "
+                     "(PathPrefix, so that its trailing-slash form is caught too)")
+
+
+def check_cookies(by_kind, env_cm):
+    """The session cookie is Secure exactly where browsers can keep it: over
+    HTTPS always; on a plain HTTP gateway never (a browser drops a Secure
+    cookie set over HTTP, and requests through the gateway do not come from
+    loopback, so `auto` would mark it Secure)."""
+    current["obj"] = "ConfigMap/conduit-config"
+    value = env_cm.get("CONDUIT_COOKIE_SECURE", "auto")
+    if value not in COOKIE_SECURE:
+        fail(f"CONDUIT_COOKIE_SECURE must be one of {', '.join(COOKIE_SECURE)}, got {value!r}")
+        return
+    gateways = by_kind.get("Gateway", [])
+    if not gateways:
+        return  # an Ingress: TLS is the controller's, see k8s/components/ingress
+    https = any(lst["protocol"] == "HTTPS" for gw in gateways for lst in gw["spec"]["listeners"])
+    if https and value != "always":
+        fail(f"the Gateway serves HTTPS: CONDUIT_COOKIE_SECURE must be always (k8s/components/tls), got {value}")
+    if not https and value != "never":
+        fail(f"the Gateway serves plain HTTP only: CONDUIT_COOKIE_SECURE must be never, got {value} "
+             "(browsers drop a Secure cookie set over HTTP)")
 
 
 def is_https_redirect(rule):
@@ -569,6 +673,7 @@ def main():
         used = check_wiring(docs, by_kind, dep, env_cm, pod_cidrs, args.k8s_minor)
         budget = check_connection_budget(by_kind, env_cm, dep)
         check_tls(by_kind)
+        check_cookies(by_kind, env_cm)
         kinds = sorted({d["kind"] for d in docs})
         print(f"checked {path}: {len(docs)} objects ({', '.join(kinds)}); "
               f"{len(used or [])} metric names; connection budget {budget}")
