@@ -83,6 +83,9 @@ CHECK_ONLY = [
     (re.compile(r"^\s*rustup\b"), "rustup downloads from static.rust-lang.org"),
     (re.compile(r"ensure_postgres\.sh"),
      "starts PostgreSQL on port 5432, which this machine's own server holds"),
+    (re.compile(r"install_browser\.sh"),
+     "installs Chromium for the browser tests, which only the nextest line above "
+     "uses; .ci/run installs the same packages with the same script"),
     (re.compile(r"^\s*(jq|awk|rate=|echo \"code quality|file |ls -l|\"\$MUSL_BINARY\")"),
      "reads what a compiling line above would have written"),
 ]

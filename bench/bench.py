@@ -66,7 +66,17 @@ request = function()
   return wrk.format("GET", PATH, {{["Authorization"] = "Token " .. tokens[(i % #tokens) + 1]}})
 end
 """
+    # The web app's pages signed in: the same tokens, in the session cookie.
+    rotate_cookie = rotate.replace('["Authorization"] = "Token " ..', '["Cookie"] = "conduit_session=" ..')
     busiest = seed["busiest_slug"]
+    author = seed["users"][7]
+
+    def with_token(name, path):
+        return write_script(folder, name, rotate.replace("PATH", lua_string(path)))
+
+    def with_cookie(name, path):
+        return write_script(folder, name, rotate_cookie.replace("PATH", lua_string(path)))
+
     create = f"""
 local tokens = {tokens}
 local n = 0
@@ -99,10 +109,40 @@ end
         ("comments of an article", f"/api/articles/{busiest}/comments", None, True),
         ("profile", f"/api/profiles/{seed['users'][7]}", None, True),
         ("tags", "/api/tags", None, True),
+        # The web app's pages, each beside the API call that reads the same
+        # data (PAGE_PAIRS): ten articles to a page, as the pages show.
+        ("page: home", "/", None, True),
+        ("page's API: list articles, 10", "/api/articles?limit=10", None, True),
+        ("page: home, signed in (Your Feed)", "/", with_cookie("home_cookie", "/"), True),
+        ("page's API: feed, 10, with token", "/api/articles/feed?limit=10",
+         with_token("feed10_token", "/api/articles/feed?limit=10"), True),
+        ("page: article", f"/article/{busiest}", None, True),
+        ("page's API: one article", f"/api/articles/{busiest}", None, True),
+        ("page: article, signed in", f"/article/{busiest}",
+         with_cookie("article_cookie", f"/article/{busiest}"), True),
+        ("page's API: one article, with token", f"/api/articles/{busiest}",
+         with_token("article_token", f"/api/articles/{busiest}"), True),
+        ("page: profile", f"/profile/{author}", None, True),
+        ("page's API: articles by author, 10", f"/api/articles?author={author}&limit=10", None, True),
+        ("page: profile, signed in", f"/profile/{author}",
+         with_cookie("profile_cookie", f"/profile/{author}"), True),
+        ("page's API: articles by author, 10, with token", f"/api/articles?author={author}&limit=10",
+         with_token("author_token", f"/api/articles?author={author}&limit=10"), True),
         ("create article", "/api/articles", write_script(folder, "create", create), False),
         ("login", "/api/users/login", write_script(folder, "login", login), False),
     ]
 
+
+# Each page and the API call that reads the same data: a page should manage
+# at least half the API call's throughput.
+PAGE_PAIRS = [
+    ("page: home", "page's API: list articles, 10"),
+    ("page: home, signed in (Your Feed)", "page's API: feed, 10, with token"),
+    ("page: article", "page's API: one article"),
+    ("page: article, signed in", "page's API: one article, with token"),
+    ("page: profile", "page's API: articles by author, 10"),
+    ("page: profile, signed in", "page's API: articles by author, 10, with token"),
+]
 
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 
@@ -275,6 +315,16 @@ def main():
         print(f"| {r['name']} | {r['rps']:.0f} | {100 * r['rps'] / ceiling:.1f} % | {r['p50']:.2f} | "
               f"{r['p99']:.2f} | {r['cpu_ms_per_request']:.3f} |"
               + (f" {r['pg_cpu_ms_per_request']:.3f} |" if pg else "") + " 0 |")
+    by_name = {r["name"]: r for r in results if not r["errors"]}
+    pairs = [(by_name[page], by_name[api]) for page, api in PAGE_PAIRS if page in by_name and api in by_name]
+    if pairs:
+        print("\n| page | req/s | the API call reading the same data | req/s | page / API |")
+        print("|---|---:|---|---:|---:|")
+        for page, api in pairs:
+            page_name = page["name"].split(": ", 1)[1]
+            api_name = api["name"].split(": ", 1)[1]
+            print(f"| {page_name} | {page['rps']:.0f} | {api_name} | {api['rps']:.0f} | "
+                  f"{page['rps'] / api['rps']:.2f} |")
     login = next((r for r in results if r["name"] == "login" and not r["errors"]), None)
     if login:
         # Login is bound by password hashing: each costs this much CPU, and

@@ -139,7 +139,14 @@ fn serve(config: Config) -> Result<(), String> {
         let app = App::build(&config).await?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let metrics_addr = metrics.as_ref().and_then(|l| l.local_addr().ok());
-        tracing::info!(%addr, metrics = ?metrics_addr, version = VERSION, database = ?config.database(), "conduit listening");
+        // The address to open in a browser: the web app at its root (a
+        // wildcard bind is reachable on loopback).
+        let mut local = addr;
+        if local.ip().is_unspecified() {
+            local.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        let open = format!("http://{local}/");
+        tracing::info!(%addr, %open, metrics = ?metrics_addr, version = VERSION, database = ?config.database(), "conduit listening");
         let shutdown = async {
             app::shutdown_signal().await;
             // A second signal means "now": skip the drain.

@@ -225,7 +225,13 @@ fn serve_answers_and_stops_cleanly_on_sigterm() {
         let line = lines.next().expect("server logs until it listens").unwrap();
         let entry: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
         if entry["message"] == "conduit listening" {
-            break entry["addr"].as_str().unwrap().to_owned();
+            let addr = entry["addr"].as_str().unwrap().to_owned();
+            assert_eq!(
+                entry["open"],
+                format!("http://{addr}/"),
+                "the address to open"
+            );
+            break addr;
         }
     };
     let mut stream = std::net::TcpStream::connect(&addr).unwrap();
