@@ -31,7 +31,7 @@
 //! store     -> domain telemetry
 //! http      -> domain auth store telemetry
 //! server    -> http telemetry
-//! web       -> auth domain http store
+//! web       -> domain http store
 //! config    -> auth http store telemetry
 //! app       -> auth config http server store telemetry web
 //! cli       -> app config store telemetry

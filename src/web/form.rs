@@ -2,7 +2,9 @@
 //! form asks to return to.
 
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 
+use crate::http::route::Call;
 use crate::http::ApiError;
 
 /// Decodes a form body into `T` (whose fields are all optional strings, so
@@ -14,12 +16,15 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 
 /// A form's `next` field: the page to show after the action, as a path of
 /// this site (`/article/how-to?x=1`). Anything else, including another
-/// host's address, falls back to `default`.
+/// host's address, falls back to `default`. Only ASCII: it becomes a
+/// `Location` header, and paths this site links to are percent-encoded. Only ASCII: it becomes a
+/// `Location` header, and paths this site links to are percent-encoded.
 pub fn next_page(next: Option<&str>, default: &str) -> String {
     match next {
         Some(path)
             if path.starts_with('/')
                 && !path.starts_with("//")
+                && path.is_ascii()
                 && !path.contains('\\')
                 && !path.chars().any(char::is_control) =>
         {
@@ -27,6 +32,19 @@ pub fn next_page(next: Option<&str>, default: &str) -> String {
         }
         _ => default.to_owned(),
     }
+}
+
+/// The body of a button's form: only where to go afterwards.
+#[derive(Deserialize)]
+struct ActionForm {
+    next: Option<String>,
+}
+
+/// Reads a button's form and returns the page to show after its action
+/// (see [`next_page`]).
+pub async fn next_after_action(call: &mut Call, default: &str) -> Result<String, ApiError> {
+    let typed: ActionForm = parse(&call.body().await?)?;
+    Ok(next_page(typed.next.as_deref(), default))
 }
 
 /// Tags as typed in one field: separated by commas or spaces.
@@ -51,6 +69,7 @@ mod tests {
             "/\\evil.example",
             "x",
             "",
+            "/é",
         ] {
             assert_eq!(next_page(Some(hostile), "/"), "/", "{hostile}");
         }

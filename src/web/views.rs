@@ -73,6 +73,10 @@ pub fn preview(frame: &Frame, article: &ArticleView) -> PreviewVm {
     }
 }
 
+pub fn previews(frame: &Frame, articles: &[ArticleView]) -> Vec<PreviewVm> {
+    articles.iter().map(|a| preview(frame, a)).collect()
+}
+
 /// The 1-based page asked for by `?page=`; anything unreadable is page 1.
 pub fn page_number(raw: Option<&str>) -> i64 {
     raw.and_then(|p| p.trim().parse::<i64>().ok())

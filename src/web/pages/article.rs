@@ -55,11 +55,6 @@ struct ArticlePage {
 }
 
 #[derive(Deserialize)]
-struct ActionForm {
-    next: Option<String>,
-}
-
-#[derive(Deserialize)]
 struct CommentForm {
     body: Option<String>,
 }
@@ -121,33 +116,29 @@ async fn article_page(
     html(status, &page)
 }
 
-/// Back to the page the button was on (`next`), else the article.
-async fn back(call: &mut Call) -> Result<String, ApiError> {
-    let typed: ActionForm = form::parse(&call.body().await?)?;
-    let default = format!("/article/{}", call.param("slug"));
-    Ok(form::next_page(typed.next.as_deref(), &default))
-}
-
 async fn post_favorite(call: &mut Call, session: &Session) -> Result<Response, ApiError> {
-    check_same_origin(call.headers())?;
-    let user = session.require()?.id();
-    let next = back(call).await?;
-    let slug = call.param("slug");
-    call.ctx
-        .db
-        .run(move |store| store.favorite(user, &slug))
-        .await?;
-    Ok(redirect(call, &next))
+    set_favorite(call, session, true).await
 }
 
 async fn post_unfavorite(call: &mut Call, session: &Session) -> Result<Response, ApiError> {
+    set_favorite(call, session, false).await
+}
+
+/// Then back to the page the button was on (`next`), else the article.
+async fn set_favorite(call: &mut Call, session: &Session, on: bool) -> Result<Response, ApiError> {
     check_same_origin(call.headers())?;
     let user = session.require()?.id();
-    let next = back(call).await?;
     let slug = call.param("slug");
+    let next = form::next_after_action(call, &format!("/article/{slug}")).await?;
     call.ctx
         .db
-        .run(move |store| store.unfavorite(user, &slug))
+        .run(move |store| {
+            if on {
+                store.favorite(user, &slug)
+            } else {
+                store.unfavorite(user, &slug)
+            }
+        })
         .await?;
     Ok(redirect(call, &next))
 }

@@ -90,11 +90,7 @@ async fn show_home(call: &mut Call, session: &Session) -> Result<Response, ApiEr
             .take(POPULAR_TAGS)
             .map(|t| views::tag(&frame, t))
             .collect(),
-        previews: articles
-            .articles
-            .iter()
-            .map(|a| views::preview(&frame, a))
-            .collect(),
+        previews: views::previews(&frame, &articles.articles),
         pager,
         next: views::here(call),
         tag,

@@ -1,7 +1,6 @@
 //! `/profile/:username` and its favorites, and following.
 
 use askama::Template;
-use serde::Deserialize;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
@@ -38,11 +37,6 @@ struct ProfilePage {
     previews: Vec<PreviewVm>,
     pager: Vec<PageLink>,
     next: String,
-}
-
-#[derive(Deserialize)]
-struct ActionForm {
-    next: Option<String>,
 }
 
 page!(articles => show_articles);
@@ -101,11 +95,7 @@ async fn profile_page(
         following: profile.following,
         mine,
         favorites,
-        previews: articles
-            .articles
-            .iter()
-            .map(|a| views::preview(&frame, a))
-            .collect(),
+        previews: views::previews(&frame, &articles.articles),
         pager,
         next: views::here(call),
         frame,
@@ -113,32 +103,29 @@ async fn profile_page(
     html(StatusCode::OK, &page)
 }
 
-async fn back(call: &mut Call) -> Result<String, ApiError> {
-    let typed: ActionForm = form::parse(&call.body().await?)?;
-    let default = format!("/profile/{}", call.param("username"));
-    Ok(form::next_page(typed.next.as_deref(), &default))
-}
-
 async fn post_follow(call: &mut Call, session: &Session) -> Result<Response, ApiError> {
-    check_same_origin(call.headers())?;
-    let user = session.require()?.id();
-    let next = back(call).await?;
-    let username = call.param("username");
-    call.ctx
-        .db
-        .run(move |store| store.follow(user, &username))
-        .await?;
-    Ok(redirect(call, &next))
+    set_following(call, session, true).await
 }
 
 async fn post_unfollow(call: &mut Call, session: &Session) -> Result<Response, ApiError> {
+    set_following(call, session, false).await
+}
+
+/// Then back to the page the button was on (`next`), else the profile.
+async fn set_following(call: &mut Call, session: &Session, on: bool) -> Result<Response, ApiError> {
     check_same_origin(call.headers())?;
     let user = session.require()?.id();
-    let next = back(call).await?;
     let username = call.param("username");
+    let next = form::next_after_action(call, &format!("/profile/{username}")).await?;
     call.ctx
         .db
-        .run(move |store| store.unfollow(user, &username))
+        .run(move |store| {
+            if on {
+                store.follow(user, &username)
+            } else {
+                store.unfollow(user, &username)
+            }
+        })
         .await?;
     Ok(redirect(call, &next))
 }

@@ -84,6 +84,9 @@ where
     let driver = Driver::start().expect("chromedriver starts");
     let profile = tempfile::tempdir().expect("a profile folder");
     let capabilities = json!({
+        // Commands wait for the document, not for every image: an avatar
+        // URL that never answers must not stall a test.
+        "pageLoadStrategy": "eager",
         "goog:chromeOptions": {
             "binary": chromium_path(),
             "args": [
@@ -214,6 +217,21 @@ impl Browser {
                 ));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until nothing matches `css` (after a post that returns to the
+    /// same page, whose path alone cannot tell the new page from the old).
+    pub async fn expect_gone(&self, css: &str) -> Result<()> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            match self.find_all(css).await {
+                Ok(found) if found.is_empty() => return Ok(()),
+                _ if Instant::now() > deadline => {
+                    bail!("{css} is still on {}", self.describe().await)
+                }
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
         }
     }
 
