@@ -74,12 +74,19 @@ impl App {
             DatabaseUrl::Sqlite(_) => migrate::SQLITE,
             DatabaseUrl::Postgres(_) => migrate::POSTGRES,
         });
+        let db = Db::new(store);
+        // A database several replicas share keeps the abuse-limit counts,
+        // so the limits hold whatever the replica count.
+        let limits = match db.store().attempt_ledger() {
+            Some(_) => Limits::shared(&config.limits, &db),
+            None => Limits::in_memory(&config.limits),
+        };
         Ok(App {
             ctx: Ctx {
-                db: Db::new(store),
+                db,
                 tokens: Arc::new(tokens),
                 passwords,
-                limits: Arc::new(Limits::new(&config.limits)),
+                limits: Arc::new(limits),
                 max_body_bytes: config.max_body_bytes,
                 draining: Arc::new(AtomicBool::new(false)),
                 schema_needed,
@@ -136,6 +143,12 @@ impl App {
             shutdown.await;
             let _ = stop_tx.send(true);
         });
+        let sweeper = self
+            .ctx
+            .db
+            .store()
+            .attempt_ledger()
+            .map(|_| tokio::spawn(sweep_attempt_counts(self.ctx.db.clone())));
         let drained = server::serve(
             listener,
             routes,
@@ -147,7 +160,31 @@ impl App {
         if let Some(metrics_server) = metrics_server {
             let _ = metrics_server.await;
         }
+        if let Some(sweeper) = sweeper {
+            sweeper.abort();
+        }
         drained
+    }
+}
+
+/// How often expired abuse-limit counts are removed from a shared database.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// Removes expired abuse-limit counts, forever. Every replica runs it;
+/// deleting what another already deleted costs nothing.
+async fn sweep_attempt_counts(db: Db) {
+    let mut every = tokio::time::interval(SWEEP_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let swept = db
+            .run(|store| store.attempt_ledger().map_or(Ok(0), |l| l.sweep_attempts()))
+            .await;
+        match swept {
+            Ok(0) => {}
+            Ok(rows) => tracing::debug!(rows, "swept expired attempt counts"),
+            Err(error) => tracing::warn!(cause = %error.report(), "could not sweep attempt counts"),
+        }
     }
 }
 

@@ -12,7 +12,7 @@
 //! - [`web`]: the RealWorld web app, pages rendered on the server beside the API.
 //! - [`domain`]: validated input types and the read models the API returns;
 //!   knows neither warp nor SQL.
-//! - [`auth`]: password hashing (scrypt) and tokens (JWT).
+//! - [`auth`]: password hashing (scrypt), tokens (JWT) and abuse limits.
 //! - [`store`]: the [`store::Store`] trait and its backends, plus migrations.
 //!
 //! # Layers
@@ -27,8 +27,8 @@
 //! allocator ->
 //! domain    ->
 //! telemetry ->
-//! auth      -> domain telemetry
 //! store     -> domain telemetry
+//! auth      -> domain store telemetry
 //! http      -> domain auth store telemetry
 //! server    -> http telemetry
 //! web       -> domain http store

@@ -11,17 +11,23 @@
 //! the same step as the check, so concurrent attempts cannot all pass the
 //! check first; a login that turns out right is forgiven afterwards.
 //!
-//! Counters live in memory, per process: with several replicas a client
-//! gets at most replicas × limit attempts, which still stops brute force.
-//! The map is bounded; when full, expired entries are dropped first, and if
-//! none are expired new keys are not tracked (failing open keeps the
-//! service up under a flood of distinct keys).
+//! Where the counts live depends on the store. On a database that several
+//! replicas share (PostgreSQL) they are kept in it ([`AttemptLedger`]), so
+//! the limit holds whatever the replica count. Otherwise (SQLite, one
+//! process) they live in memory ([`RateLimiter`]): the map is bounded; when
+//! full, expired entries are dropped first, and if none are expired new
+//! keys are not tracked (failing open keeps the service up under a flood
+//! of distinct keys).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::store::attempts::{AttemptCounts, AttemptKey, AttemptLedger};
+use crate::store::{Db, StoreError, StoreResult};
 
 /// Keys tracked at most per limiter.
 const MAX_KEYS: usize = 100_000;
@@ -133,22 +139,36 @@ impl RateLimiter {
         Ok(Ticket { slice })
     }
 
-    /// Whole seconds until enough old slices have left the span for one
-    /// more attempt, at least 1.
     fn wait(&self, c: &Counts, since: Duration) -> u64 {
-        let mut left = c.total();
         let oldest = c.newest.saturating_sub(BUCKETS);
-        for slice in oldest..=c.newest {
-            left -= u64::from(c.ring[slice as usize % RING]);
-            if left < u64::from(self.max) {
-                // Slice `slice` stops counting when slice `slice + RING` begins.
-                let free_at = self.slice.as_secs_f64() * (slice + RING as u64) as f64;
-                return (free_at - since.as_secs_f64()).ceil().max(1.0) as u64;
-            }
-        }
-        // A limit of 0 never lets anything through.
-        (self.slice * RING as u32).as_secs().max(1)
+        let slices =
+            (oldest..=c.newest).map(|slice| (slice, u64::from(c.ring[slice as usize % RING])));
+        wait_secs(slices, c.total(), self.max, self.slice, since)
     }
+}
+
+/// Whole seconds until enough of the oldest `slices` (slice number and
+/// count, oldest first, `total` in all) have left the span for one more
+/// attempt under `max`; at least 1. `since` is the time since slice 0
+/// began.
+fn wait_secs(
+    slices: impl IntoIterator<Item = (u64, u64)>,
+    total: u64,
+    max: u32,
+    slice_len: Duration,
+    since: Duration,
+) -> u64 {
+    let mut left = total;
+    for (slice, count) in slices {
+        left = left.saturating_sub(count);
+        if left < u64::from(max) {
+            // Slice `slice` stops counting when slice `slice + RING` begins.
+            let free_at = slice_len.as_secs_f64() * (slice + RING as u64) as f64;
+            return (free_at - since.as_secs_f64()).ceil().max(1.0) as u64;
+        }
+    }
+    // A limit of 0 never lets anything through.
+    (slice_len * RING as u32).as_secs().max(1)
 }
 
 /// Sliding-window limits over `window_secs`; 429 beyond them.
@@ -174,38 +194,215 @@ impl LimitsConfig {
     }
 }
 
+/// Why an attempt may not go ahead.
+#[derive(Debug)]
+pub enum LimitError {
+    /// The budget is used up; retry after this many seconds.
+    Exceeded(u64),
+    /// The shared counts could not be reached.
+    Store(StoreError),
+}
+
+impl From<StoreError> for LimitError {
+    fn from(e: StoreError) -> Self {
+        LimitError::Store(e)
+    }
+}
+
+/// One limit, counted in memory or in the shared database.
+pub struct Limit {
+    counter: Counter,
+}
+
+enum Counter {
+    Memory(RateLimiter),
+    Shared(Shared),
+}
+
+/// A limit whose counts live in the database every replica uses.
+#[derive(Clone)]
+struct Shared {
+    db: Db,
+    /// Told apart in the digest, so limits never share a count.
+    name: &'static str,
+    max: u32,
+    slice_ms: i64,
+}
+
+impl Shared {
+    fn key(&self, key: &str) -> AttemptKey {
+        let mut digest = Sha256::new();
+        digest.update(self.name.as_bytes());
+        digest.update([0]);
+        digest.update(key.as_bytes());
+        digest.finalize().into()
+    }
+
+    async fn acquire(&self, key: &str) -> Result<Ticket, LimitError> {
+        let key = self.key(key);
+        let limit = self.clone();
+        let outcome = self
+            .db
+            .run(move |store| {
+                let ledger = ledger(store)?;
+                let counts = ledger.count_attempt(&key, limit.slice_ms, RING as i64)?;
+                let verdict = judge(&counts, limit.max, limit.slice_ms);
+                if verdict.is_err() {
+                    ledger.forgive_attempt(&key, counts.slice)?;
+                }
+                Ok(verdict)
+            })
+            .await?;
+        outcome.map_err(LimitError::Exceeded)
+    }
+
+    async fn forgive(&self, key: &str, ticket: Ticket) {
+        let key = self.key(key);
+        let slice = ticket.slice as i64;
+        let forgiven = self
+            .db
+            .run(move |store| ledger(store)?.forgive_attempt(&key, slice))
+            .await;
+        if let Err(error) = forgiven {
+            tracing::warn!(cause = %error.report(), "could not take back a counted attempt");
+        }
+    }
+}
+
+/// The attempt's ticket when the counts, its own included, are within
+/// the limit; else the seconds to wait.
+fn judge(counts: &AttemptCounts, max: u32, slice_ms: i64) -> Result<Ticket, u64> {
+    let total: i64 = counts.slices.iter().map(|&(_, count)| count).sum();
+    if total <= i64::from(max) {
+        return Ok(Ticket {
+            slice: counts.slice as u64,
+        });
+    }
+    // Waiting is judged on the others' attempts: without this one.
+    let others = counts.slices.iter().map(|&(slice, count)| {
+        let own = u64::from(slice == counts.slice);
+        (slice as u64, (count as u64).saturating_sub(own))
+    });
+    Err(wait_secs(
+        others,
+        (total - 1) as u64,
+        max,
+        Duration::from_millis(slice_ms as u64),
+        Duration::from_millis(counts.now_ms.max(0) as u64),
+    ))
+}
+
+fn ledger(store: &dyn crate::store::Store) -> StoreResult<&dyn AttemptLedger> {
+    store
+        .attempt_ledger()
+        .ok_or_else(|| StoreError::Backend("this store keeps no shared attempt counts".into()))
+}
+
+impl Limit {
+    fn new(name: &'static str, max: u32, window: Duration, shared: Option<&Db>) -> Self {
+        let counter = match shared {
+            None => Counter::Memory(RateLimiter::new(max, window)),
+            Some(db) => Counter::Shared(Shared {
+                db: db.clone(),
+                name,
+                max,
+                slice_ms: ((window / BUCKETS as u32).as_millis() as i64).max(1),
+            }),
+        };
+        Limit { counter }
+    }
+
+    /// Counts one attempt for `key`, or refuses it when the key's budget
+    /// is used up.
+    pub async fn acquire(&self, key: &str) -> Result<Ticket, LimitError> {
+        match &self.counter {
+            Counter::Memory(limiter) => limiter.acquire(key).map_err(LimitError::Exceeded),
+            Counter::Shared(shared) => shared.acquire(key).await,
+        }
+    }
+
+    /// Takes back an attempt that should not count.
+    pub async fn forgive(&self, key: &str, ticket: Ticket) {
+        match &self.counter {
+            Counter::Memory(limiter) => limiter.forgive(key, ticket),
+            Counter::Shared(shared) => shared.forgive(key, ticket).await,
+        }
+    }
+
+    /// [`Limit::forgive`] from a place that cannot wait (a `Drop`): shared
+    /// counts are corrected in the background.
+    fn forgive_soon(&self, key: &str, ticket: Ticket) {
+        match &self.counter {
+            Counter::Memory(limiter) => limiter.forgive(key, ticket),
+            Counter::Shared(shared) => {
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    let (shared, key) = (shared.clone(), key.to_owned());
+                    runtime.spawn(async move { shared.forgive(&key, ticket).await });
+                }
+            }
+        }
+    }
+}
+
 /// The three limits of the API.
 pub struct Limits {
-    pub login_failures_per_email: RateLimiter,
-    pub login_failures_per_address: RateLimiter,
-    pub registrations_per_address: RateLimiter,
+    pub login_failures_per_email: Limit,
+    pub login_failures_per_address: Limit,
+    pub registrations_per_address: Limit,
 }
 
 impl Limits {
-    pub fn new(config: &LimitsConfig) -> Self {
+    /// Limits counted in this process's memory (one process per database).
+    pub fn in_memory(config: &LimitsConfig) -> Self {
+        Limits::new(config, None)
+    }
+
+    /// Limits counted in the database `db`, shared by every process using it.
+    pub fn shared(config: &LimitsConfig, db: &Db) -> Self {
+        Limits::new(config, Some(db))
+    }
+
+    fn new(config: &LimitsConfig, shared: Option<&Db>) -> Self {
         let window = Duration::from_secs(config.window_secs);
         Limits {
-            login_failures_per_email: RateLimiter::new(config.login_failures_per_email, window),
-            login_failures_per_address: RateLimiter::new(config.login_failures_per_address, window),
-            registrations_per_address: RateLimiter::new(config.registrations_per_address, window),
+            login_failures_per_email: Limit::new(
+                "login_failures_per_email",
+                config.login_failures_per_email,
+                window,
+                shared,
+            ),
+            login_failures_per_address: Limit::new(
+                "login_failures_per_address",
+                config.login_failures_per_address,
+                window,
+                shared,
+            ),
+            registrations_per_address: Limit::new(
+                "registrations_per_address",
+                config.registrations_per_address,
+                window,
+                shared,
+            ),
         }
     }
 
     /// Counts a login attempt against its email and its client address
     /// before the password is checked. The attempt stays counted only if
-    /// [`LoginAttempt::failed`] is called; otherwise (right password, or the
-    /// guess was never checked) it is forgiven when dropped.
-    pub fn begin_login<'a>(
+    /// [`LoginAttempt::failed`] is called; [`LoginAttempt::succeeded`]
+    /// takes it back, and so does dropping it (the guess was never checked).
+    pub async fn begin_login<'a>(
         &'a self,
         email_key: &'a str,
         client: &'a str,
-    ) -> Result<LoginAttempt<'a>, u64> {
-        let email = self.login_failures_per_email.acquire(email_key)?;
-        let address = match self.login_failures_per_address.acquire(client) {
+    ) -> Result<LoginAttempt<'a>, LimitError> {
+        let email = self.login_failures_per_email.acquire(email_key).await?;
+        let address = match self.login_failures_per_address.acquire(client).await {
             Ok(ticket) => ticket,
-            Err(wait) => {
-                self.login_failures_per_email.forgive(email_key, email);
-                return Err(wait);
+            Err(refused) => {
+                self.login_failures_per_email
+                    .forgive(email_key, email)
+                    .await;
+                return Err(refused);
             }
         };
         Ok(LoginAttempt {
@@ -230,6 +427,22 @@ impl LoginAttempt<'_> {
     pub fn failed(mut self) {
         self.tickets = None;
     }
+
+    /// The password was right: take the attempt back before answering, so
+    /// the next attempt already sees it gone.
+    pub async fn succeeded(mut self) {
+        if let Some((email, address)) = self.tickets.take() {
+            let limits = self.limits;
+            limits
+                .login_failures_per_email
+                .forgive(self.email_key, email)
+                .await;
+            limits
+                .login_failures_per_address
+                .forgive(self.client, address)
+                .await;
+        }
+    }
 }
 
 impl Drop for LoginAttempt<'_> {
@@ -238,10 +451,10 @@ impl Drop for LoginAttempt<'_> {
             let limits = self.limits;
             limits
                 .login_failures_per_email
-                .forgive(self.email_key, email);
+                .forgive_soon(self.email_key, email);
             limits
                 .login_failures_per_address
-                .forgive(self.client, address);
+                .forgive_soon(self.client, address);
         }
     }
 }
@@ -328,38 +541,70 @@ mod tests {
     }
 
     #[test]
-    fn a_login_is_forgiven_unless_it_failed() {
-        let limits = Limits::new(&LimitsConfig {
+    fn shared_counts_are_judged_like_memory_ones() {
+        // Slices of 10 s; the attempt was counted in slice 105 at 1055 s.
+        let counts = |slices: Vec<(i64, i64)>| AttemptCounts {
+            now_ms: 1_055_000,
+            slice: 105,
+            slices,
+        };
+        let within = counts(vec![(95, 2), (105, 1)]);
+        assert_eq!(judge(&within, 3, 10_000).unwrap().slice, 105);
+        let over = counts(vec![(95, 2), (100, 1), (105, 1)]);
+        // Without the refused attempt three count; one more fits once the
+        // two of slice 95 leave the span, when slice 106 begins at 1060 s.
+        assert_eq!(judge(&over, 3, 10_000).unwrap_err(), 5);
+        let never = counts(vec![(105, 1)]);
+        assert_eq!(judge(&never, 0, 10_000).unwrap_err(), 110);
+    }
+
+    #[tokio::test]
+    async fn a_login_is_forgiven_unless_it_failed() {
+        let limits = Limits::in_memory(&LimitsConfig {
             window_secs: 600,
             login_failures_per_email: 2,
             login_failures_per_address: 100,
             registrations_per_address: 1,
         });
-        for _ in 0..5 {
+        for _ in 0..3 {
             // Right passwords (and guesses never checked) do not add up.
-            drop(limits.begin_login("jake@x", "10.0.0.1").unwrap());
+            let attempt = limits.begin_login("jake@x", "10.0.0.1").await.unwrap();
+            attempt.succeeded().await;
+            drop(limits.begin_login("jake@x", "10.0.0.1").await.unwrap());
         }
-        limits.begin_login("jake@x", "10.0.0.1").unwrap().failed();
-        limits.begin_login("jake@x", "10.0.0.1").unwrap().failed();
-        assert!(limits.begin_login("jake@x", "10.0.0.1").is_err());
-        assert!(limits.begin_login("amy@x", "10.0.0.1").is_ok());
+        limits
+            .begin_login("jake@x", "10.0.0.1")
+            .await
+            .unwrap()
+            .failed();
+        limits
+            .begin_login("jake@x", "10.0.0.1")
+            .await
+            .unwrap()
+            .failed();
+        assert!(limits.begin_login("jake@x", "10.0.0.1").await.is_err());
+        assert!(limits.begin_login("amy@x", "10.0.0.1").await.is_ok());
     }
 
-    #[test]
-    fn an_address_refusal_does_not_count_against_the_email() {
-        let limits = Limits::new(&LimitsConfig {
+    #[tokio::test]
+    async fn an_address_refusal_does_not_count_against_the_email() {
+        let limits = Limits::in_memory(&LimitsConfig {
             window_secs: 600,
             login_failures_per_email: 1,
             login_failures_per_address: 1,
             registrations_per_address: 1,
         });
-        limits.begin_login("a@x", "10.0.0.1").unwrap().failed();
+        limits
+            .begin_login("a@x", "10.0.0.1")
+            .await
+            .unwrap()
+            .failed();
         assert!(
-            limits.begin_login("b@x", "10.0.0.1").is_err(),
+            limits.begin_login("b@x", "10.0.0.1").await.is_err(),
             "address used up"
         );
         assert!(
-            limits.begin_login("b@x", "10.0.0.2").is_ok(),
+            limits.begin_login("b@x", "10.0.0.2").await.is_ok(),
             "b's budget untouched by the refusal"
         );
     }

@@ -5,6 +5,7 @@
 use warp::http::{header, HeaderValue, StatusCode};
 use warp::reply::{Reply, Response};
 
+use crate::auth::limits::LimitError;
 use crate::auth::password::HashError;
 use crate::store::{StoreError, UniqueKey};
 
@@ -138,5 +139,14 @@ impl Reply for ApiError {
             _ => {}
         }
         response
+    }
+}
+
+impl From<LimitError> for ApiError {
+    fn from(e: LimitError) -> Self {
+        match e {
+            LimitError::Exceeded(retry_after) => ApiError::TooManyRequests(retry_after),
+            LimitError::Store(e) => e.into(),
+        }
     }
 }

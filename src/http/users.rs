@@ -113,10 +113,7 @@ pub async fn sign_up(
 ) -> Result<(UserRecord, String), ApiError> {
     let new = NewUser::parse(username, email, password).map_err(ApiError::Unprocessable)?;
     // Counted whatever the outcome: each valid attempt costs a hash.
-    ctx.limits
-        .registrations_per_address
-        .acquire(client)
-        .map_err(ApiError::TooManyRequests)?;
+    ctx.limits.registrations_per_address.acquire(client).await?;
     let hash = ctx.passwords.hash(new.password.expose().to_owned()).await?;
     let user = ctx
         .db
@@ -160,10 +157,7 @@ pub async fn sign_in(
     let key = email_key(&email);
     // Counted before hashing, so concurrent guesses cannot all slip past
     // the limit; forgiven unless the password turns out wrong.
-    let attempt = ctx
-        .limits
-        .begin_login(&key, client)
-        .map_err(ApiError::TooManyRequests)?;
+    let attempt = ctx.limits.begin_login(&key, client).await?;
     let lookup = key.clone();
     let user = ctx
         .db
@@ -173,6 +167,7 @@ pub async fn sign_in(
     let verified = ctx.passwords.verify(password, hash).await?;
     match user {
         Some(user) if verified => {
+            attempt.succeeded().await;
             let token = ctx.tokens.issue(&user).map_err(ApiError::Internal)?;
             Ok((user, token))
         }

@@ -44,6 +44,11 @@ pub const SQLITE: &[Migration] = &[
         name: "sorted_tags",
         sql: include_str!("../../sql/sqlite/V3__sorted_tags.sql"),
     },
+    Migration {
+        version: 4,
+        name: "attempt_counts",
+        sql: include_str!("../../sql/sqlite/V4__attempt_counts.sql"),
+    },
 ];
 
 /// The PostgreSQL migrations, oldest first (same versions as SQLite's).
@@ -62,6 +67,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 3,
         name: "sorted_tags",
         sql: include_str!("../../sql/postgres/V3__sorted_tags.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "attempt_counts",
+        sql: include_str!("../../sql/postgres/V4__attempt_counts.sql"),
     },
 ];
 

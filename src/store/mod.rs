@@ -6,6 +6,7 @@
 //! so handlers never query twice. Logic that does not depend on the backend
 //! (unique slugs, the migration list) is written once here.
 
+pub mod attempts;
 mod database_url;
 pub mod migrate;
 pub mod postgres;
@@ -122,6 +123,12 @@ pub trait Store: Send + Sync {
     /// Returns the stored value of `key`, storing `candidate` first if the
     /// key has none (used for the generated token secret).
     fn setting_or_insert(&self, key: &str, candidate: &str) -> StoreResult<String>;
+
+    /// Abuse-limit counts shared by every process on this database, or
+    /// `None` when the backend serves one process (which counts in memory).
+    fn attempt_ledger(&self) -> Option<&dyn attempts::AttemptLedger> {
+        None
+    }
 
     /// Creates an account. `Conflict(Username | Email)` when taken.
     fn create_user(&self, user: &NewUser, password_hash: &str) -> StoreResult<UserRecord>;

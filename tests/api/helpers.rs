@@ -35,6 +35,30 @@ macro_rules! http_tests {
     };
 }
 
+/// `async fn name(backend: Backend)` tests, run once per backend: for
+/// tests that need a configuration of their own (`spawn_app_with`).
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                #[ignore = "needs PostgreSQL: set CONDUIT_TEST_POSTGRES_URL and pass --run-ignored all"]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
 /// Which storage backend a test runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {

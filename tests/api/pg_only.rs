@@ -562,3 +562,108 @@ fn serve_on_postgres_drains_and_exits_zero_on_sigterm() {
         "closing the pool must not panic: {status:?}"
     );
 }
+
+/// The abuse limits hold across replicas: two `conduit serve` processes on
+/// one database share the failed-login count of an email.
+#[tokio::test]
+#[ignore = "needs PostgreSQL"]
+async fn two_replicas_share_the_failed_login_limit() {
+    const LIMIT: usize = 5;
+    let db = TestDatabase::new(Backend::Postgres);
+    let dir = tempfile::tempdir().unwrap();
+    let limit = LIMIT.to_string();
+    let envs = [
+        ("CONDUIT_DATABASE_URL", db.url.as_str()),
+        ("CONDUIT_SECRET", SECRET),
+        ("CONDUIT_MIGRATE_ON_START", "true"),
+        ("CONDUIT_SCRYPT__LOG_N", "4"),
+        ("CONDUIT_LIMITS__LOGIN_FAILURES_PER_EMAIL", limit.as_str()),
+    ];
+    let replicas = [
+        ServerProcess::start(dir.path(), &envs),
+        ServerProcess::start(dir.path(), &envs),
+    ];
+    let client = reqwest::Client::new();
+    let registered = client
+        .post(replicas[0].url("/api/users"))
+        .json(&json!({"user": {"username": "jake", "email": "jake@example.com", "password": "the-right-password"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+
+    let guesses: Vec<_> = (0..40)
+        .map(|n| {
+            let url = replicas[n % 2].url("/api/users/login");
+            let client = client.clone();
+            tokio::spawn(async move {
+                let body = json!({"user": {"email": "jake@example.com", "password": format!("guess-{n}")}});
+                let resp = client.post(url).json(&body).send().await.unwrap();
+                (n % 2, resp.status().as_u16())
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for guess in guesses {
+        answers.push(guess.await.unwrap());
+    }
+    let count = |status| answers.iter().filter(|(_, s)| *s == status).count();
+    assert_eq!(count(401) + count(429), 40, "only 401 or 429: {answers:?}");
+    assert!(
+        (1..=LIMIT).contains(&count(401)),
+        "{} guesses checked across both replicas, limit {LIMIT}: {answers:?}",
+        count(401)
+    );
+    for replica in 0..2 {
+        assert!(
+            answers.contains(&(replica, 429)),
+            "replica {replica} refuses too: {answers:?}"
+        );
+    }
+    // The right password waits as well, on either replica.
+    for replica in &replicas {
+        let right = client
+            .post(replica.url("/api/users/login"))
+            .json(&json!({"user": {"email": "jake@example.com", "password": "the-right-password"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(right.status(), 429);
+        assert!(right.headers().contains_key("retry-after"));
+    }
+}
+
+/// The ledger itself: counts add up per key, a forgiven attempt leaves,
+/// and expired slices are swept.
+#[test]
+#[ignore = "needs PostgreSQL"]
+fn attempt_counts_add_up_forgive_and_expire() {
+    let db = TestDatabase::new(Backend::Postgres);
+    let store = open(&db.url).expect("open");
+    store.migrate().expect("migrate");
+    let ledger = store
+        .attempt_ledger()
+        .expect("PostgreSQL shares its counts");
+    let (jake, amy) = ([1u8; 32], [2u8; 32]);
+    let hour = 3_600_000;
+    let first = ledger.count_attempt(&jake, hour, 11).unwrap();
+    assert_eq!(first.slices, vec![(first.slice, 1)]);
+    assert_eq!(first.slice, first.now_ms / hour);
+    let second = ledger.count_attempt(&jake, hour, 11).unwrap();
+    assert_eq!(
+        second.slices,
+        vec![(first.slice, 2)],
+        "same slice, counted twice"
+    );
+    let other = ledger.count_attempt(&amy, hour, 11).unwrap();
+    assert_eq!(other.slices, vec![(first.slice, 1)], "keys apart");
+    ledger.forgive_attempt(&jake, first.slice).unwrap();
+    let third = ledger.count_attempt(&jake, hour, 11).unwrap();
+    assert_eq!(third.slices, vec![(first.slice, 2)], "one was taken back");
+
+    assert_eq!(ledger.sweep_attempts().unwrap(), 0, "nothing expired yet");
+    // Slices of 1 ms counted over 2: expired a few milliseconds later.
+    ledger.count_attempt(&amy, 1, 2).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(ledger.sweep_attempts().unwrap(), 1, "only the short one");
+}

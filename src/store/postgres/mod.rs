@@ -12,6 +12,7 @@
 //! resource, the same files as the SQLite backend's.
 
 mod articles;
+mod attempts;
 mod comments;
 mod listing;
 mod profiles;
@@ -30,6 +31,7 @@ use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+use super::attempts::{AttemptCounts, AttemptKey, AttemptLedger};
 use super::{
     migrate, AppliedMigration, Entity, PoolOptions, PoolState, Store, StoreError, StoreResult,
     UniqueKey,
@@ -404,5 +406,28 @@ impl Store for PgStore {
 
     fn pool_state(&self) -> PoolState {
         super::state_of(self.pool())
+    }
+
+    fn attempt_ledger(&self) -> Option<&dyn AttemptLedger> {
+        Some(self)
+    }
+}
+
+impl AttemptLedger for PgStore {
+    fn count_attempt(
+        &self,
+        key: &AttemptKey,
+        slice_ms: i64,
+        span: i64,
+    ) -> StoreResult<AttemptCounts> {
+        self.direct(|s| attempts::count(s, key, slice_ms, span))
+    }
+
+    fn forgive_attempt(&self, key: &AttemptKey, slice: i64) -> StoreResult<()> {
+        self.direct(|s| attempts::forgive(s, key, slice))
+    }
+
+    fn sweep_attempts(&self) -> StoreResult<u64> {
+        self.direct(attempts::sweep)
     }
 }

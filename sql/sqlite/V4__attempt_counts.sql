@@ -1,0 +1,3 @@
+-- Nothing to create: SQLite serves one process, which counts abuse-limit
+-- attempts in memory. PostgreSQL's V4 adds the table that replicas share;
+-- this file keeps the two backends' versions in step.
