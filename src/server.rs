@@ -1,6 +1,7 @@
 //! The HTTP server around the warp routes: connections (hyper, HTTP/1.1),
 //! and for every request an id, a log line, metrics, a timeout and load
-//! shedding; then graceful shutdown.
+//! shedding, revalidation of JSON reads, and compression of large bodies;
+//! then graceful shutdown.
 //!
 //! warp's own `serve` has no knobs for header-read timeouts, connection caps
 //! or a bounded drain, so connections are served here with hyper directly
@@ -9,22 +10,28 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
+use tower_http::compression::{Compression, CompressionLevel};
 use tower_service::Service;
 use tracing::Instrument;
 use warp::http::{HeaderValue, Method, Request};
 use warp::reply::{Reply, Response};
 
 use crate::http::client::{ClientAddr, TrustedProxies};
+use crate::http::conditional::Revalidation;
 use crate::http::rejection::UNKNOWN_ROUTE;
 use crate::http::{ApiError, Served};
 use crate::telemetry::metrics::METRICS;
@@ -96,11 +103,10 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let shared = Arc::clone(&shared);
-        let service = hyper::service::service_fn(move |request| {
-            let shared = Arc::clone(&shared);
-            async move { Ok::<_, Infallible>(handle(request, peer, &shared).await) }
-        });
+        let service = TowerToHyperService::new(compressed(Handler {
+            shared: Arc::clone(&shared),
+            peer,
+        }));
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             let _permit = permit;
@@ -121,6 +127,44 @@ pub async fn serve(
             tracing::warn!("drain period over; closing the connections still open");
             false
         }
+    }
+}
+
+/// Bodies smaller than this go out as they are: compressing them saves a
+/// few hundred bytes at best, and costs CPU and a larger frame.
+const COMPRESS_FROM_BYTES: u16 = 1024;
+
+/// Compresses responses of at least [`COMPRESS_FROM_BYTES`] in the encoding
+/// the client prefers among gzip and br (`Vary: Accept-Encoding` added),
+/// except what is compressed already: raster images, and anything with a
+/// `Content-Encoding`. The fast end of each codec's levels: the ratio on
+/// JSON and HTML stays high, and the work stays small next to a request's.
+fn compressed<S>(service: S) -> Compression<S, impl Predicate> {
+    let worth_it = SizeAbove::new(COMPRESS_FROM_BYTES).and(NotForContentType::IMAGES);
+    Compression::new(service)
+        .compress_when(worth_it)
+        .quality(CompressionLevel::Fastest)
+}
+
+/// One connection's requests, as a service: [`handle`] for each.
+#[derive(Clone)]
+struct Handler {
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+}
+
+impl Service<Request<Incoming>> for Handler {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Incoming>) -> Self::Future {
+        let (shared, peer) = (Arc::clone(&self.shared), self.peer);
+        Box::pin(async move { Ok(handle(request, peer, &shared).await) })
     }
 }
 
@@ -161,6 +205,7 @@ async fn handle(mut request: Request<Incoming>, peer: SocketAddr, shared: &Share
         .trusted_proxies
         .client_addr(peer.ip(), request.headers());
     request.extensions_mut().insert(ClientAddr(client));
+    let revalidation = Revalidation::of(request.method(), request.headers());
     let span = tracing::info_span!("request", request_id = %id, method = %method, route);
 
     let mut response = match shared.in_flight.try_acquire() {
@@ -183,6 +228,9 @@ async fn handle(mut request: Request<Incoming>, peer: SocketAddr, shared: &Share
             }
         }
     };
+    if let Some(revalidation) = revalidation {
+        response = revalidation.finish(response).await;
+    }
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
     }

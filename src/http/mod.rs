@@ -11,6 +11,7 @@
 //! replies, never rejections.
 
 pub mod client;
+pub mod conditional;
 pub mod error;
 pub mod extract;
 pub mod ops;

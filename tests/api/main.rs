@@ -21,3 +21,4 @@ mod store_suite;
 mod tags;
 mod users;
 mod web;
+mod wire;

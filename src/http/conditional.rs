@@ -1,0 +1,147 @@
+//! Conditional GET for the API's JSON reads: a weak `ETag` derived from the
+//! body the caller gets (so viewers who see different `favorited` or
+//! `following` flags get different tags), 304 with no body when
+//! `If-None-Match` names it, and caching headers that make caches
+//! revalidate instead of serving stale data.
+
+use http_body_util::BodyExt;
+use sha2::{Digest, Sha256};
+use warp::http::header::{
+    HeaderMap, HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH, VARY,
+};
+use warp::http::{Method, StatusCode};
+use warp::reply::{Reply as _, Response};
+
+use super::ApiError;
+
+/// What a GET request brings to revalidation.
+pub struct Revalidation {
+    if_none_match: Option<HeaderValue>,
+    /// The answer may depend on who asks (a token came with it).
+    personal: bool,
+}
+
+impl Revalidation {
+    /// For a GET (a HEAD arrives here as one); `None` for other methods.
+    pub fn of(method: &Method, headers: &HeaderMap) -> Option<Revalidation> {
+        (method == Method::GET).then(|| Revalidation {
+            if_none_match: headers.get(IF_NONE_MATCH).cloned(),
+            personal: headers.contains_key(AUTHORIZATION),
+        })
+    }
+
+    /// Adds the caching headers to a JSON response, and for a 200 its
+    /// `ETag`; answers 304 instead when the caller already holds that body.
+    /// Other responses (pages, metrics) pass untouched.
+    pub async fn finish(self, response: Response) -> Response {
+        if !is_json(&response) {
+            return response;
+        }
+        let (mut parts, body) = response.into_parts();
+        let headers = &mut parts.headers;
+        // Every read is revalidated; one that depends on the caller is
+        // never stored by a shared cache.
+        let policy = if self.personal {
+            "private, no-cache"
+        } else {
+            "no-cache"
+        };
+        headers
+            .entry(CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static(policy));
+        // The body's encoding is negotiated, whether or not this one is
+        // large enough to be compressed.
+        headers.append(VARY, HeaderValue::from_static("accept-encoding"));
+        if parts.status != StatusCode::OK {
+            return Response::from_parts(parts, body);
+        }
+        let bytes = match body.collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) => {
+                return ApiError::Internal(format!("reading a response body: {e}")).into_response()
+            }
+        };
+        let tag = weak_tag(&bytes);
+        let matched = self
+            .if_none_match
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|list| matches_any(list, &tag));
+        if let Ok(value) = HeaderValue::from_str(&tag) {
+            parts.headers.insert(ETAG, value);
+        }
+        if matched {
+            // 304 keeps the headers a cache refreshes (RFC 9110, 15.4.5),
+            // not those that describe the body it does not carry.
+            parts.status = StatusCode::NOT_MODIFIED;
+            parts.headers.remove(CONTENT_TYPE);
+            parts.headers.remove(warp::http::header::CONTENT_LENGTH);
+            return Response::from_parts(parts, Default::default());
+        }
+        Response::from_parts(parts, bytes.into())
+    }
+}
+
+fn is_json(response: &Response) -> bool {
+    response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+/// `W/"…"`: the first 128 bits of the body's SHA-256. Weak, because the
+/// same tag stands for the body whatever its transfer encoding.
+fn weak_tag(body: &[u8]) -> String {
+    let digest = Sha256::digest(body);
+    let mut tag = String::with_capacity(36);
+    tag.push_str("W/\"");
+    for byte in &digest[..16] {
+        tag.push_str(&format!("{byte:02x}"));
+    }
+    tag.push('"');
+    tag
+}
+
+/// Whether an `If-None-Match` list names `tag`, compared weakly (RFC 9110,
+/// 8.8.3.2: the `W/` prefix is ignored on both sides); `*` names any.
+fn matches_any(list: &str, tag: &str) -> bool {
+    let opaque = |t: &str| t.trim().trim_start_matches("W/").to_owned();
+    let ours = opaque(tag);
+    list.split(',')
+        .map(str::trim)
+        .any(|candidate| candidate == "*" || opaque(candidate) == ours)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_weak_and_follow_the_body() {
+        let tag = weak_tag(br#"{"tags":[]}"#);
+        assert!(
+            tag.starts_with("W/\"") && tag.ends_with('"') && tag.len() == 36,
+            "{tag}"
+        );
+        assert_eq!(tag, weak_tag(br#"{"tags":[]}"#));
+        assert_ne!(tag, weak_tag(br#"{"tags":["rust"]}"#));
+    }
+
+    #[test]
+    fn if_none_match_compares_weakly_and_takes_lists() {
+        let tag = r#"W/"abc""#;
+        for list in [
+            r#"W/"abc""#,
+            r#""abc""#,
+            r#""x", W/"abc""#,
+            "*",
+            r#" "y" ,"abc" "#,
+        ] {
+            assert!(matches_any(list, tag), "{list}");
+        }
+        for list in [r#"W/"abd""#, r#""ab""#, "", r#"W/"abc"x"#] {
+            assert!(!matches_any(list, tag), "{list}");
+        }
+    }
+}
