@@ -53,7 +53,20 @@ def write_script(folder, name, body):
     return path
 
 
-def workloads(seed, folder):
+def list_etag(base, path):
+    """The ETag of one anonymous read of `path`."""
+    with urllib.request.urlopen(base + path, timeout=10) as r:
+        return r.headers["ETag"]
+
+
+def body_bytes(base, path, encoding):
+    """The size of `path`'s body on the wire with `Accept-Encoding: encoding`."""
+    request = urllib.request.Request(base + path, headers={"Accept-Encoding": encoding})
+    with urllib.request.urlopen(request, timeout=10) as r:
+        return len(r.read()), r.headers.get("Content-Encoding", "identity")
+
+
+def workloads(seed, folder, base):
     """(name, path, lua script or None, is_read) for each workload."""
     tokens = "{" + ",".join(lua_string(t) for t in seed["tokens"]) + "}"
     users = "{" + ",".join(lua_string(u) for u in seed["users"]) + "}"
@@ -97,9 +110,36 @@ request = function()
   return wrk.format("POST", "/api/users/login", {{["Content-Type"] = "application/json"}}, body)
 end
 """
+    def with_headers(name, headers, extra=""):
+        lines = "".join(f"wrk.headers[{lua_string(k)}] = {lua_string(v)}\n" for k, v in headers.items())
+        return write_script(folder, name, lines + extra)
+
+    # Counts the 304s of a revalidating client, summed over wrk's threads.
+    count_statuses = """
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) not_modified = 0; other = 0 end
+function response(status, headers, body)
+  if status == 304 then not_modified = not_modified + 1 else other = other + 1 end
+end
+function done(summary, latency, requests)
+  local n, o = 0, 0
+  for _, t in ipairs(threads) do n = n + t:get("not_modified"); o = o + t:get("other") end
+  io.write(string.format("statuses: %d 304, %d other\\n", n, o))
+end
+"""
+    list20 = "/api/articles?limit=20"
     return [
         ("ceiling: GET /healthz", "/healthz", None, True),
-        ("list articles", "/api/articles?limit=20", None, True),
+        ("list articles", list20, None, True),
+        # The same list on the wire (WIRE): compressed as a browser asks,
+        # then revalidated by a client that holds its ETag.
+        ("list articles, Accept-Encoding: gzip, br", list20,
+         with_headers("list_br", {"Accept-Encoding": "gzip, br"}), True),
+        ("list articles, Accept-Encoding: gzip", list20,
+         with_headers("list_gzip", {"Accept-Encoding": "gzip"}), True),
+        ("list articles, If-None-Match", list20,
+         with_headers("list_revalidate", {"If-None-Match": list_etag(base, list20)}, count_statuses), True),
         ("list articles, with token", "/api/articles?limit=20",
          write_script(folder, "list_token", rotate.replace("PATH", '"/api/articles?limit=20"')), True),
         ("list by tag", "/api/articles?tag=tag07&limit=20", None, True),
@@ -133,6 +173,14 @@ end
     ]
 
 
+# The list as it travels: plain, compressed, revalidated.
+WIRE = [
+    ("list articles", "identity"),
+    ("list articles, Accept-Encoding: gzip, br", "gzip, br"),
+    ("list articles, Accept-Encoding: gzip", "gzip"),
+    ("list articles, If-None-Match", None),
+]
+
 # Each page and the API call that reads the same data: a page should manage
 # at least half the API call's throughput.
 PAGE_PAIRS = [
@@ -156,7 +204,14 @@ def parse_wrk(output):
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     errors = (int(non2xx.group(1)) if non2xx else 0) + (sum(int(g) for g in sock.groups()) if sock else 0)
-    return {"rps": rps, "p50": latency(50), "p99": latency(99), "errors": errors, "requests": requests}
+    read = re.search(r"requests in [\d.]+\w+, ([\d.]+)(B|KB|MB|GB) read", output)
+    scale = {"B": 1, "KB": 1024, "MB": 1024 ** 2, "GB": 1024 ** 3}
+    wire = float(read.group(1)) * scale[read.group(2)] / max(requests, 1) if read else float("nan")
+    statuses = re.search(r"statuses: (\d+) 304, (\d+) other", output)
+    not_modified = int(statuses.group(1)) / max(int(statuses.group(1)) + int(statuses.group(2)), 1) \
+        if statuses else None
+    return {"rps": rps, "p50": latency(50), "p99": latency(99), "errors": errors, "requests": requests,
+            "wire_bytes": wire, "not_modified": not_modified}
 
 
 def run_wrk(base, path, script, seconds, connections):
@@ -273,7 +328,9 @@ def main():
         sampler.start()
         results = []
         only = [word for word in args.only.split(",") if word]
-        for index, (name, path, script, is_read) in enumerate(workloads(seed, folder)):
+        bodies = {encoding: body_bytes(base, "/api/articles?limit=20", encoding)
+                  for _, encoding in WIRE if encoding}
+        for index, (name, path, script, is_read) in enumerate(workloads(seed, folder, base)):
             if index and only and not any(word in name for word in only):
                 continue
             run_wrk(base, path, script, args.warmup, args.connections)
@@ -325,6 +382,24 @@ def main():
             api_name = api["name"].split(": ", 1)[1]
             print(f"| {page_name} | {page['rps']:.0f} | {api_name} | {api['rps']:.0f} | "
                   f"{page['rps'] / api['rps']:.2f} |")
+    wire = [(by_name[name], encoding) for name, encoding in WIRE if name in by_name]
+    if len(wire) > 1 and wire[0][0]["name"] == WIRE[0][0]:
+        plain = wire[0][0]
+        print("\n| the list of 20 on the wire | req/s | share of plain req/s | body bytes | "
+              "share of plain bytes | bytes per response, headers included | 304s |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        plain_body = bodies["identity"][0]
+        for r, encoding in wire:
+            how = r["name"].split(", ", 1)[1] if ", " in r["name"] else "plain"
+            if encoding:
+                size, used = bodies[encoding]
+                body = f"{size} ({used})"
+                share = f"{size / plain_body:.2f}"
+            else:
+                body, share = "none", "0"
+            revalidated = f"{100 * r['not_modified']:.0f} %" if r["not_modified"] is not None else ""
+            print(f"| {how} | {r['rps']:.0f} | {r['rps'] / plain['rps']:.2f} | {body} | {share} | "
+                  f"{r['wire_bytes']:.0f} | {revalidated} |")
     login = next((r for r in results if r["name"] == "login" and not r["errors"]), None)
     if login:
         # Login is bound by password hashing: each costs this much CPU, and
