@@ -1,7 +1,7 @@
 //! The HTTP API under `/api`, built with warp.
 //!
-//! Each resource module (users, profiles, articles, comments, tags, ops)
-//! lists its endpoints in a route table, one line each ([`route`]);
+//! Each resource module (users, profiles, articles, comments, tags, the
+//! contract, ops) lists its endpoints in a route table, one line each ([`route`]);
 //! [`routes`] serves the tables through one dispatcher that also answers
 //! 404, and 405 with an `Allow` header derived from the same tables, then
 //! adds CORS. Every other path belongs to the web app ([`Site`]), whose
@@ -12,6 +12,7 @@
 
 pub mod client;
 pub mod conditional;
+pub mod contract;
 pub mod error;
 pub mod extract;
 pub mod ops;
@@ -68,6 +69,7 @@ const GROUPS: &[&[route::Route]] = &[
     articles::ROUTES,
     comments::ROUTES,
     tags::ROUTES,
+    contract::ROUTES,
     ops::PROBES,
     ops::METRICS,
 ];
@@ -342,8 +344,8 @@ mod tests {
         }
         assert_eq!(
             seen.len(),
-            22,
-            "19 API endpoints and 3 operations endpoints"
+            23,
+            "19 RealWorld endpoints, the contract, 3 operations endpoints"
         );
     }
 }

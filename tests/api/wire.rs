@@ -242,7 +242,27 @@ async fn only_successful_json_reads_carry_an_etag(app: TestApp) {
     );
 }
 
+async fn the_contract_is_served_as_built(app: TestApp) {
+    let (status, headers, body) =
+        fetch(&app, "/api/openapi.json", &[("accept-encoding", "gzip")]).await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "content-type"), Some("application/json"));
+    assert_eq!(
+        header(&headers, "content-encoding"),
+        Some("gzip"),
+        "84 KB of JSON"
+    );
+    let document = decode(Some("gzip"), &body);
+    assert_eq!(document, include_bytes!("../../api/openapi.json"));
+    let document: Value = serde_json::from_slice(&document).unwrap();
+    assert_eq!(document["openapi"], "3.1.0");
+    let tag = header(&headers, "etag").expect("revalidated like any read");
+    let (status, _, _) = fetch(&app, "/api/openapi.json", &[("if-none-match", tag)]).await;
+    assert_eq!(status, 304);
+}
+
 http_tests!(
+    the_contract_is_served_as_built,
     large_bodies_are_compressed_as_the_client_prefers,
     small_bodies_go_out_as_they_are,
     a_repeat_read_with_the_etag_gets_304_until_the_body_changes,
