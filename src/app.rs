@@ -78,7 +78,7 @@ impl App {
         // A database several replicas share keeps the abuse-limit counts,
         // so the limits hold whatever the replica count.
         let limits = match db.store().attempt_ledger() {
-            Some(_) => Limits::shared(&config.limits, &db),
+            Some(_) => Limits::shared(&config.limits, &db, secret.as_bytes()),
             None => Limits::in_memory(&config.limits),
         };
         Ok(App {

@@ -190,9 +190,9 @@ async fn handle(mut request: Request<Incoming>, peer: SocketAddr, shared: &Share
     let _in_flight = InFlight::enter();
     let method = method_label(request.method());
     // HEAD is GET without the body (RFC 9110, 9.3.2): the routes see a GET,
-    // and the body is dropped below, its length kept.
-    let head = request.method() == Method::HEAD;
-    if head {
+    // and hyper, which still knows the request was a HEAD, sends the GET's
+    // headers (compression included) and never the body.
+    if request.method() == Method::HEAD {
         *request.method_mut() = Method::GET;
     }
     let route = shared
@@ -234,9 +234,6 @@ async fn handle(mut request: Request<Incoming>, peer: SocketAddr, shared: &Share
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
     }
-    if head {
-        without_body(&mut response);
-    }
     let status = response.status().as_u16();
     let elapsed = started.elapsed().as_secs_f64();
     METRICS.observe_request(method, route, status, elapsed);
@@ -262,20 +259,6 @@ fn method_label(method: &Method) -> &'static str {
         Method::TRACE => "TRACE",
         _ => "other",
     }
-}
-
-/// Turns a GET response into its HEAD response: same status and headers,
-/// `Content-Length` of the body that is not sent.
-fn without_body(response: &mut Response) {
-    use hyper::body::Body as _;
-    let length = response.body().size_hint().exact();
-    if let Some(length) = length {
-        response
-            .headers_mut()
-            .entry(hyper::header::CONTENT_LENGTH)
-            .or_insert_with(|| HeaderValue::from(length));
-    }
-    *response.body_mut() = Default::default();
 }
 
 /// The caller's `X-Request-Id` when it is short and plain, else a new one.

@@ -20,7 +20,7 @@
 //! of distinct keys).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -171,6 +171,10 @@ fn wait_secs(
     (slice_len * RING as u32).as_secs().max(1)
 }
 
+/// The longest window: a week keeps every slice's arithmetic far from
+/// overflowing and is longer than any sensible lockout.
+const MAX_WINDOW_SECS: u64 = 7 * 24 * 3600;
+
 /// Sliding-window limits over `window_secs`; 429 beyond them.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -189,6 +193,11 @@ impl LimitsConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.window_secs == 0 {
             return Err("limits.window_secs: must be at least 1".into());
+        }
+        if self.window_secs > MAX_WINDOW_SECS {
+            return Err(format!(
+                "limits.window_secs: at most {MAX_WINDOW_SECS} (a week)"
+            ));
         }
         Ok(())
     }
@@ -223,6 +232,9 @@ enum Counter {
 #[derive(Clone)]
 struct Shared {
     db: Db,
+    /// Keys the digests, so that a stored digest cannot be matched against
+    /// guessed addresses or emails without it.
+    pepper: Arc<[u8]>,
     /// Told apart in the digest, so limits never share a count.
     name: &'static str,
     max: u32,
@@ -230,30 +242,32 @@ struct Shared {
 }
 
 impl Shared {
+    /// The stored key: the pepper, the limit and its slice length (replicas
+    /// configured differently never mix slice numbers), then the key.
     fn key(&self, key: &str) -> AttemptKey {
         let mut digest = Sha256::new();
-        digest.update(self.name.as_bytes());
-        digest.update([0]);
+        for part in [
+            &self.pepper[..],
+            self.name.as_bytes(),
+            &self.slice_ms.to_be_bytes(),
+        ] {
+            digest.update((part.len() as u64).to_be_bytes());
+            digest.update(part);
+        }
         digest.update(key.as_bytes());
         digest.finalize().into()
     }
 
     async fn acquire(&self, key: &str) -> Result<Ticket, LimitError> {
         let key = self.key(key);
-        let limit = self.clone();
-        let outcome = self
+        let (slice_ms, max) = (self.slice_ms, self.max);
+        let counts = self
             .db
             .run(move |store| {
-                let ledger = ledger(store)?;
-                let counts = ledger.count_attempt(&key, limit.slice_ms, RING as i64)?;
-                let verdict = judge(&counts, limit.max, limit.slice_ms);
-                if verdict.is_err() {
-                    ledger.forgive_attempt(&key, counts.slice)?;
-                }
-                Ok(verdict)
+                ledger(store)?.count_attempt(&key, slice_ms, RING as i64, i64::from(max))
             })
             .await?;
-        outcome.map_err(LimitError::Exceeded)
+        judge(&counts, max, slice_ms).map_err(LimitError::Exceeded)
     }
 
     async fn forgive(&self, key: &str, ticket: Ticket) {
@@ -269,23 +283,26 @@ impl Shared {
     }
 }
 
-/// The attempt's ticket when the counts, its own included, are within
-/// the limit; else the seconds to wait.
+/// The attempt's ticket when the ledger counted it; else the seconds to
+/// wait until the counts it found leave room for one more.
 fn judge(counts: &AttemptCounts, max: u32, slice_ms: i64) -> Result<Ticket, u64> {
-    let total: i64 = counts.slices.iter().map(|&(_, count)| count).sum();
-    if total <= i64::from(max) {
+    if counts.counted {
         return Ok(Ticket {
             slice: counts.slice as u64,
         });
     }
-    // Waiting is judged on the others' attempts: without this one.
-    let others = counts.slices.iter().map(|&(slice, count)| {
-        let own = u64::from(slice == counts.slice);
-        (slice as u64, (count as u64).saturating_sub(own))
-    });
+    let slices = counts
+        .slices
+        .iter()
+        .map(|&(slice, count)| (slice as u64, count.max(0) as u64));
+    let total = counts
+        .slices
+        .iter()
+        .map(|&(_, count)| count.max(0) as u64)
+        .sum();
     Err(wait_secs(
-        others,
-        (total - 1) as u64,
+        slices,
+        total,
         max,
         Duration::from_millis(slice_ms as u64),
         Duration::from_millis(counts.now_ms.max(0) as u64),
@@ -299,11 +316,17 @@ fn ledger(store: &dyn crate::store::Store) -> StoreResult<&dyn AttemptLedger> {
 }
 
 impl Limit {
-    fn new(name: &'static str, max: u32, window: Duration, shared: Option<&Db>) -> Self {
+    fn new(
+        name: &'static str,
+        max: u32,
+        window: Duration,
+        shared: Option<&(Db, Arc<[u8]>)>,
+    ) -> Self {
         let counter = match shared {
             None => Counter::Memory(RateLimiter::new(max, window)),
-            Some(db) => Counter::Shared(Shared {
+            Some((db, pepper)) => Counter::Shared(Shared {
                 db: db.clone(),
+                pepper: Arc::clone(pepper),
                 name,
                 max,
                 slice_ms: ((window / BUCKETS as u32).as_millis() as i64).max(1),
@@ -357,12 +380,13 @@ impl Limits {
         Limits::new(config, None)
     }
 
-    /// Limits counted in the database `db`, shared by every process using it.
-    pub fn shared(config: &LimitsConfig, db: &Db) -> Self {
-        Limits::new(config, Some(db))
+    /// Limits counted in the database `db`, shared by every process using
+    /// it; keys are digested with `pepper` (a secret the replicas share).
+    pub fn shared(config: &LimitsConfig, db: &Db, pepper: &[u8]) -> Self {
+        Limits::new(config, Some(&(db.clone(), Arc::from(pepper))))
     }
 
-    fn new(config: &LimitsConfig, shared: Option<&Db>) -> Self {
+    fn new(config: &LimitsConfig, shared: Option<&(Db, Arc<[u8]>)>) -> Self {
         let window = Duration::from_secs(config.window_secs);
         Limits {
             login_failures_per_email: Limit::new(
@@ -386,75 +410,83 @@ impl Limits {
         }
     }
 
-    /// Counts a login attempt against its email and its client address
+    /// Counts a login attempt against its client address, then its email,
     /// before the password is checked. The attempt stays counted only if
     /// [`LoginAttempt::failed`] is called; [`LoginAttempt::succeeded`]
-    /// takes it back, and so does dropping it (the guess was never checked).
+    /// takes it back, and so does dropping it (the guess was never checked,
+    /// or the request went away).
     pub async fn begin_login<'a>(
         &'a self,
         email_key: &'a str,
         client: &'a str,
     ) -> Result<LoginAttempt<'a>, LimitError> {
-        let email = self.login_failures_per_email.acquire(email_key).await?;
-        let address = match self.login_failures_per_address.acquire(client).await {
-            Ok(ticket) => ticket,
-            Err(refused) => {
-                self.login_failures_per_email
-                    .forgive(email_key, email)
-                    .await;
-                return Err(refused);
-            }
-        };
-        Ok(LoginAttempt {
+        // The address first: a client already refused adds no count under
+        // yet another email.
+        let mut attempt = LoginAttempt {
             limits: self,
             email_key,
             client,
-            tickets: Some((email, address)),
-        })
+            address: Some(self.login_failures_per_address.acquire(client).await?),
+            email: None,
+        };
+        match self.login_failures_per_email.acquire(email_key).await {
+            Ok(ticket) => attempt.email = Some(ticket),
+            Err(refused) => {
+                attempt.take_back().await;
+                return Err(refused);
+            }
+        }
+        Ok(attempt)
     }
 }
 
-/// A login attempt counted against both login limits.
+/// A login attempt counted against the login limits. Each ticket is held
+/// until taken back, so a request dropped at any await leaves its `Drop`
+/// to take back what is still held.
 pub struct LoginAttempt<'a> {
     limits: &'a Limits,
     email_key: &'a str,
     client: &'a str,
-    tickets: Option<(Ticket, Ticket)>,
+    address: Option<Ticket>,
+    email: Option<Ticket>,
 }
 
 impl LoginAttempt<'_> {
     /// The password was wrong (or the email unknown): keep it counted.
     pub fn failed(mut self) {
-        self.tickets = None;
+        self.address = None;
+        self.email = None;
     }
 
     /// The password was right: take the attempt back before answering, so
     /// the next attempt already sees it gone.
     pub async fn succeeded(mut self) {
-        if let Some((email, address)) = self.tickets.take() {
-            let limits = self.limits;
-            limits
-                .login_failures_per_email
-                .forgive(self.email_key, email)
-                .await;
-            limits
-                .login_failures_per_address
-                .forgive(self.client, address)
-                .await;
+        self.take_back().await;
+    }
+
+    async fn take_back(&mut self) {
+        if let Some(ticket) = self.email {
+            let limit = &self.limits.login_failures_per_email;
+            limit.forgive(self.email_key, ticket).await;
+            self.email = None;
+        }
+        if let Some(ticket) = self.address {
+            let limit = &self.limits.login_failures_per_address;
+            limit.forgive(self.client, ticket).await;
+            self.address = None;
         }
     }
 }
 
 impl Drop for LoginAttempt<'_> {
     fn drop(&mut self) {
-        if let Some((email, address)) = self.tickets.take() {
-            let limits = self.limits;
-            limits
-                .login_failures_per_email
-                .forgive_soon(self.email_key, email);
-            limits
-                .login_failures_per_address
-                .forgive_soon(self.client, address);
+        if let Some(ticket) = self.email.take() {
+            let limit = &self.limits.login_failures_per_email;
+            limit.forgive_soon(self.email_key, ticket);
+        }
+        if let Some(ticket) = self.address.take() {
+            let limit = &self.limits.login_failures_per_address;
+            limit.forgive_soon(self.client, ticket);
         }
     }
 }
@@ -542,19 +574,20 @@ mod tests {
 
     #[test]
     fn shared_counts_are_judged_like_memory_ones() {
-        // Slices of 10 s; the attempt was counted in slice 105 at 1055 s.
-        let counts = |slices: Vec<(i64, i64)>| AttemptCounts {
+        // Slices of 10 s; the attempt came in slice 105, at 1055 s.
+        let counts = |slices: Vec<(i64, i64)>, counted| AttemptCounts {
             now_ms: 1_055_000,
             slice: 105,
             slices,
+            counted,
         };
-        let within = counts(vec![(95, 2), (105, 1)]);
+        let within = counts(vec![(95, 2)], true);
         assert_eq!(judge(&within, 3, 10_000).unwrap().slice, 105);
-        let over = counts(vec![(95, 2), (100, 1), (105, 1)]);
-        // Without the refused attempt three count; one more fits once the
-        // two of slice 95 leave the span, when slice 106 begins at 1060 s.
+        // Three counted already: one more fits once the two of slice 95
+        // leave the span, when slice 106 begins at 1060 s.
+        let over = counts(vec![(95, 2), (100, 1)], false);
         assert_eq!(judge(&over, 3, 10_000).unwrap_err(), 5);
-        let never = counts(vec![(105, 1)]);
+        let never = counts(vec![], false);
         assert_eq!(judge(&never, 0, 10_000).unwrap_err(), 110);
     }
 

@@ -16,7 +16,8 @@ use super::ApiError;
 
 /// What a GET request brings to revalidation.
 pub struct Revalidation {
-    if_none_match: Option<HeaderValue>,
+    /// Every `If-None-Match` line, joined; empty when none came.
+    if_none_match: String,
     /// The answer may depend on who asks (a token came with it).
     personal: bool,
 }
@@ -25,7 +26,13 @@ impl Revalidation {
     /// For a GET (a HEAD arrives here as one); `None` for other methods.
     pub fn of(method: &Method, headers: &HeaderMap) -> Option<Revalidation> {
         (method == Method::GET).then(|| Revalidation {
-            if_none_match: headers.get(IF_NONE_MATCH).cloned(),
+            // The field is a list and may come in several lines.
+            if_none_match: headers
+                .get_all(IF_NONE_MATCH)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect::<Vec<_>>()
+                .join(","),
             personal: headers.contains_key(AUTHORIZATION),
         })
     }
@@ -62,11 +69,7 @@ impl Revalidation {
             }
         };
         let tag = weak_tag(&bytes);
-        let matched = self
-            .if_none_match
-            .as_ref()
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|list| matches_any(list, &tag));
+        let matched = matches_any(&self.if_none_match, &tag);
         if let Ok(value) = HeaderValue::from_str(&tag) {
             parts.headers.insert(ETAG, value);
         }
@@ -91,7 +94,7 @@ fn is_json(response: &Response) -> bool {
 }
 
 /// `W/"…"`: the first 128 bits of the body's SHA-256. Weak, because the
-/// same tag stands for the body whatever its transfer encoding.
+/// same tag stands for the body whatever its content coding (gzip, br).
 fn weak_tag(body: &[u8]) -> String {
     let digest = Sha256::digest(body);
     let mut tag = String::with_capacity(36);
@@ -110,6 +113,7 @@ fn matches_any(list: &str, tag: &str) -> bool {
     let ours = opaque(tag);
     list.split(',')
         .map(str::trim)
+        .filter(|candidate| !candidate.is_empty())
         .any(|candidate| candidate == "*" || opaque(candidate) == ours)
 }
 

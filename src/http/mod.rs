@@ -223,10 +223,11 @@ pub fn routes(ctx: Ctx, cors: &CorsOrigins, with_metrics: bool, site: Site) -> S
             "content-type",
             "x-requested-with",
             "x-request-id",
+            "if-none-match",
         ])
-        // Readable by a browser client: the id to quote in a report, and
-        // how long to wait after a 429 or 503.
-        .expose_headers(["x-request-id", "retry-after"])
+        // Readable by a browser client: the id to quote in a report, how
+        // long to wait after a 429 or 503, and the tag to revalidate with.
+        .expose_headers(["x-request-id", "retry-after", "etag"])
         .max_age(3600);
     cors_filter = if cors.0.iter().any(|o| o == "*") {
         cors_filter.allow_any_origin()

@@ -608,11 +608,10 @@ async fn two_replicas_share_the_failed_login_limit() {
         answers.push(guess.await.unwrap());
     }
     let count = |status| answers.iter().filter(|(_, s)| *s == status).count();
-    assert_eq!(count(401) + count(429), 40, "only 401 or 429: {answers:?}");
-    assert!(
-        (1..=LIMIT).contains(&count(401)),
-        "{} guesses checked across both replicas, limit {LIMIT}: {answers:?}",
-        count(401)
+    assert_eq!(
+        (count(401), count(429)),
+        (LIMIT, 40 - LIMIT),
+        "exactly the limit checked across both replicas: {answers:?}"
     );
     for replica in 0..2 {
         assert!(
@@ -645,25 +644,32 @@ fn attempt_counts_add_up_forgive_and_expire() {
         .attempt_ledger()
         .expect("PostgreSQL shares its counts");
     let (jake, amy) = ([1u8; 32], [2u8; 32]);
-    let hour = 3_600_000;
-    let first = ledger.count_attempt(&jake, hour, 11).unwrap();
-    assert_eq!(first.slices, vec![(first.slice, 1)]);
-    assert_eq!(first.slice, first.now_ms / hour);
-    let second = ledger.count_attempt(&jake, hour, 11).unwrap();
+    // Slices of a day, counted over 11: the test stays inside one.
+    let day = 86_400_000;
+    let first = ledger.count_attempt(&jake, day, 11, 2).unwrap();
+    assert!(first.counted);
+    assert_eq!(first.slices, vec![], "nothing before it");
+    assert_eq!(first.slice, first.now_ms / day);
+    let second = ledger.count_attempt(&jake, day, 11, 2).unwrap();
+    assert!(second.counted);
+    assert_eq!(second.slices, vec![(first.slice, 1)]);
+    let third = ledger.count_attempt(&jake, day, 11, 2).unwrap();
+    assert!(!third.counted, "the limit of 2 is reached");
     assert_eq!(
-        second.slices,
+        third.slices,
         vec![(first.slice, 2)],
-        "same slice, counted twice"
+        "a refusal adds nothing"
     );
-    let other = ledger.count_attempt(&amy, hour, 11).unwrap();
-    assert_eq!(other.slices, vec![(first.slice, 1)], "keys apart");
+    let other = ledger.count_attempt(&amy, day, 11, 2).unwrap();
+    assert_eq!((other.counted, other.slices), (true, vec![]), "keys apart");
     ledger.forgive_attempt(&jake, first.slice).unwrap();
-    let third = ledger.count_attempt(&jake, hour, 11).unwrap();
-    assert_eq!(third.slices, vec![(first.slice, 2)], "one was taken back");
+    let again = ledger.count_attempt(&jake, day, 11, 2).unwrap();
+    assert!(again.counted, "one was taken back");
+    assert_eq!(again.slices, vec![(first.slice, 1)]);
 
     assert_eq!(ledger.sweep_attempts().unwrap(), 0, "nothing expired yet");
     // Slices of 1 ms counted over 2: expired a few milliseconds later.
-    ledger.count_attempt(&amy, 1, 2).unwrap();
+    ledger.count_attempt(&amy, 1, 2, 1).unwrap();
     std::thread::sleep(Duration::from_millis(20));
     assert_eq!(ledger.sweep_attempts().unwrap(), 1, "only the short one");
 }

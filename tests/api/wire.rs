@@ -99,6 +99,16 @@ async fn large_bodies_are_compressed_as_the_client_prefers(app: TestApp) {
         let expected_json: Value = serde_json::from_slice(&plain).unwrap();
         assert_eq!(decoded, expected_json, "{accept}: the same list");
     }
+    // HEAD says what GET would send, compression included.
+    let head = app
+        .client
+        .head(app.url("/api/articles"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.headers().get("content-encoding").unwrap(), "gzip");
+    assert!(head.bytes().await.unwrap().is_empty());
     // The web app's pages are compressed the same way.
     let (status, headers, body) = fetch(&app, "/", &[("accept-encoding", "gzip")]).await;
     assert_eq!(

@@ -419,8 +419,9 @@ impl AttemptLedger for PgStore {
         key: &AttemptKey,
         slice_ms: i64,
         span: i64,
+        max: i64,
     ) -> StoreResult<AttemptCounts> {
-        self.direct(|s| attempts::count(s, key, slice_ms, span))
+        self.write(|s| attempts::count(s, key, slice_ms, span, max))
     }
 
     fn forgive_attempt(&self, key: &AttemptKey, slice: i64) -> StoreResult<()> {
