@@ -303,11 +303,13 @@ impl ThrowawayCluster {
             .find(|p| p.join("initdb").exists())
             .expect("an initdb binary");
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        // Below Linux's ephemeral range (32768 and up), where every other
+        // test's port 0 listener and outgoing connection lands: the port
+        // stays this cluster's across its stop and start.
+        let port = (0..1000)
+            .map(|_| rand::Rng::gen_range(&mut rand::thread_rng(), 20_000..32_000))
+            .find(|&port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok())
+            .expect("a free port below the ephemeral range");
         let cluster = ThrowawayCluster { dir, port, bin };
         if as_root() {
             // initdb and postgres refuse to run as root.
