@@ -19,6 +19,8 @@
 #   pack, kops, deploy, delete
 #               each pipeline script with DRY_RUN=1 and fake variables,
 #               asserting on what it prints (dry_run_*.sh)
+#   scan        .ci/image_scan.sh with DRY_RUN=1, and the scan policy and
+#               report of .ci/scan_report.py on grype-format findings (scan.sh)
 #   promote     .ci/promote.sh for real against a local registry
 #               (promote_registry.sh)
 #   smoke       .ci/smoke_test.sh for real against a local server (smoke.sh)
@@ -32,7 +34,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 checks=.ci/pipeline
-names="schema lint pins structure pack kops deploy delete promote smoke jobs"
+names="schema lint pins structure pack scan kops deploy delete promote smoke jobs"
 
 selected=
 for name in "$@"; do
@@ -102,6 +104,7 @@ check lint "lint (shellcheck .ci/**/*.sh, pyflakes .ci/**/*.py)" sh "$checks/lin
 check pins "pins (exact, and listed in docs/operations.md)" python3 .ci/check_pins.py
 check structure "structure of the expanded configuration" sh "$checks/structure.sh"
 check pack "dry run: docker_pack.sh" sh "$checks/dry_run_pack.sh"
+check scan "image scan: image_scan.sh dry run, scan_report.py policy" sh "$checks/scan.sh"
 check kops "dry run: kops_cluster.sh dev|prod" sh "$checks/dry_run_kops.sh"
 check deploy "dry run: k8s_deploy.sh dev|prod" sh "$checks/dry_run_deploy.sh"
 check delete "dry run: kops_delete.sh, gcp_auth.sh" sh "$checks/dry_run_delete.sh"

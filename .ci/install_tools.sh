@@ -10,6 +10,9 @@
 #   KOPS_VERSION     kops, from the kops GitHub releases
 #   HELM_VERSION     helm, from get.helm.sh
 #   NEXTEST_VERSION  cargo-nextest, from get.nexte.st (into $CARGO_HOME/bin)
+#   GRYPE_VERSION    grype, from the grype GitHub releases, checked against
+#                    GRYPE_SHA256 (the archive's digest, pinned beside the
+#                    version: a release replaced after the fact is refused)
 #
 # TOOLS_CACHE (optional): a folder kept between jobs (a GitLab cache). A tool
 # found there as NAME-VERSION with its NAME-VERSION.sha256 is installed from
@@ -21,7 +24,7 @@ set -eu
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-[ $# -gt 0 ] || die "usage: $0 kubectl|kops|helm|nextest..."
+[ $# -gt 0 ] || die "usage: $0 kubectl|kops|helm|nextest|grype..."
 command -v sha256sum >/dev/null || die "sha256sum is required (coreutils)"
 
 TOOLS_BIN=${TOOLS_BIN:-/usr/local/bin}
@@ -34,10 +37,10 @@ fetch() {
     curl -fsSL --retry 3 -o "$2" "$1" || die "download failed: $1"
 }
 
-# install_one NAME VERSION URL CHECKSUM_URL [MEMBER]: installs one file as
-# $TOOLS_BIN/NAME. CHECKSUM_URL serves the hex digest as its first word (empty:
-# the publisher serves none). With MEMBER, the download is a .tar.gz and
-# MEMBER the file inside it.
+# install_one NAME VERSION URL CHECKSUM [MEMBER]: installs one file as
+# $TOOLS_BIN/NAME. CHECKSUM is a URL that serves the hex digest as its first
+# word, or sha256:HEX, a digest pinned here (empty: the publisher serves
+# none). With MEMBER, the download is a .tar.gz and MEMBER the file inside it.
 install_one() {
     name=$1 version=$2 url=$3 sum_url=$4 member=${5:-}
     [ -n "$version" ] || die "no version pinned for $name"
@@ -50,7 +53,10 @@ install_one() {
     else
         fetch "$url" "$work/download"
         if [ -n "$sum_url" ]; then
-            fetch "$sum_url" "$work/sum"
+            case $sum_url in
+                sha256:*) echo "${sum_url#sha256:}" >"$work/sum" ;;
+                *) fetch "$sum_url" "$work/sum" ;;
+            esac
             digest=$(cut -d' ' -f1 <"$work/sum" | head -n 1)
             case $digest in
                 *[!0-9a-f]* | '') die "no SHA-256 digest at $sum_url" ;;
@@ -94,6 +100,11 @@ for tool in "$@"; do
             # the exact version is the pin.
             TOOLS_BIN=${CARGO_HOME:-$HOME/.cargo}/bin install_one cargo-nextest "${NEXTEST_VERSION:-}" \
                 "https://get.nexte.st/${NEXTEST_VERSION:-}/linux" "" cargo-nextest
+            ;;
+        grype)
+            [ -n "${GRYPE_SHA256:-}" ] || die "no GRYPE_SHA256 pinned for grype ${GRYPE_VERSION:-}"
+            tgz=https://github.com/anchore/grype/releases/download/v${GRYPE_VERSION:-}/grype_${GRYPE_VERSION:-}_linux_amd64.tar.gz
+            install_one grype "${GRYPE_VERSION:-}" "$tgz" "sha256:$GRYPE_SHA256" grype
             ;;
         *) die "unknown tool: $tool" ;;
     esac

@@ -18,8 +18,8 @@ What the network here cannot reach is stood in for, and said so:
   - downloads from dl.k8s.io, GitHub and get.helm.sh / get.nexte.st: the
     tools cache (.ci/install_tools.sh, TOOLS_CACHE) is seeded the way a
     GitLab cache would be, with this machine's kubectl and cargo-nextest,
-    and with stand-ins for kops and helm that answer `version` and refuse
-    everything else (the jobs that would run them are dry runs);
+    and with stand-ins for kops, helm and grype that answer `version` and
+    refuse everything else (the jobs that would run them are dry runs);
   - the machine's egress certificate authority is added to each root, and
     pip is pointed at it.
 
@@ -78,15 +78,18 @@ NOT_REHEARSED = {
 # rustup's downloads (static.rust-lang.org is out of reach), would add
 # nothing that .ci/run's own steps with the same toolchain do not show.
 CHECK_ONLY = [
-    (re.compile(r"^\s*cargo (build|nextest run|clippy|llvm-cov|cyclonedx|install)\b"),
+    (re.compile(r"^\s*cargo (build|auditable build|nextest run|clippy|llvm-cov|cyclonedx|install)\b"),
      "compiles the project or a tool; .ci/run builds and tests the same code"),
+    (re.compile(r"advisories\.sh"),
+     "fetches the RustSec database from GitHub, out of reach; .ci/run runs the same script's "
+     "offline checks (licences, bans, sources)"),
     (re.compile(r"^\s*rustup\b"), "rustup downloads from static.rust-lang.org"),
     (re.compile(r"ensure_postgres\.sh"),
      "starts PostgreSQL on port 5432, which this machine's own server holds"),
     (re.compile(r"install_browser\.sh"),
      "installs Chromium for the browser tests, which only the nextest line above "
      "uses; .ci/run installs the same packages with the same script"),
-    (re.compile(r"^\s*(jq|awk|rate=|echo \"code quality|file |ls -l|\"\$MUSL_BINARY\")"),
+    (re.compile(r"^\s*(jq|awk|rate=|echo \"code quality|file |ls -l|readelf |\"\$MUSL_BINARY\")"),
      "reads what a compiling line above would have written"),
 ]
 
@@ -316,7 +319,8 @@ def seed_tools_cache(root, values):
     seeds = {"kubectl": "/usr/lib/google-cloud-sdk/bin/kubectl.1.33",
              "cargo-nextest": shutil.which("cargo-nextest")}
     versions = {"kubectl": values.get("KUBECTL_VERSION"), "kops": values.get("KOPS_VERSION"),
-                "helm": values.get("HELM_VERSION"), "cargo-nextest": values.get("NEXTEST_VERSION")}
+                "helm": values.get("HELM_VERSION"), "cargo-nextest": values.get("NEXTEST_VERSION"),
+                "grype": values.get("GRYPE_VERSION")}
     for name, version in versions.items():
         if not version:
             continue

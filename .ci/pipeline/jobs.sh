@@ -70,9 +70,12 @@ tag="--unset-variable CI_COMMIT_BRANCH --variable CI_PIPELINE_SOURCE=push --vari
 rc="--unset-variable CI_COMMIT_BRANCH --variable CI_PIPELINE_SOURCE=push --variable CI_COMMIT_TAG=v1.2.3-rc1 \
     --variable CI_COMMIT_REF_NAME=v1.2.3-rc1"
 feature="--variable CI_COMMIT_BRANCH=feature/x --variable CI_COMMIT_REF_NAME=feature/x --variable CI_PIPELINE_SOURCE=push"
+schedule="--variable CI_COMMIT_BRANCH=main --variable CI_COMMIT_REF_NAME=main --variable CI_PIPELINE_SOURCE=schedule"
+schedule_feature="--variable CI_COMMIT_BRANCH=feature/x --variable CI_COMMIT_REF_NAME=feature/x \
+    --variable CI_PIPELINE_SOURCE=schedule"
 
-tests="test lint=on_success,true manifests coverage"
-dev="build pack sbom cluster:dev:delete=manual,true deploy:dev=on_success,false"
+tests="test lint=on_success,true manifests coverage cargo-deny=on_success,false"
+dev="build pack scan=on_success,false sbom cluster:dev:delete=manual,true deploy:dev=on_success,false"
 prod="promote sbom cluster:prod:delete=manual,true deploy:prod=manual,false"
 
 # shellcheck disable=SC2086 # the case variables are lists of arguments
@@ -82,6 +85,9 @@ prod="promote sbom cluster:prod:delete=manual,true deploy:prod=manual,false"
     [ "$(workflow_for wf-tag $tag)" = yes ] || fail "workflow: no pipeline for v1.2.3"
     [ "$(workflow_for wf-rc $rc)" = no ] || fail "workflow: a pipeline for v1.2.3-rc1"
     [ "$(workflow_for wf-feature $feature)" = no ] || fail "workflow: a pipeline for a branch without merge request"
+    [ "$(workflow_for wf-schedule $schedule)" = yes ] || fail "workflow: no pipeline for the daily schedule"
+    [ "$(workflow_for wf-schedule-feature $schedule_feature)" = no ] \
+        || fail "workflow: a pipeline for a schedule on another branch"
     for t in v1.2 1.2.3 v1.2.3.4 xv1.2.3 v1.2.3-rc1 v01.2.3x; do
         [ "$(workflow_for "wf-$t" --unset-variable CI_COMMIT_BRANCH --variable "CI_COMMIT_TAG=$t")" = no ] \
             || fail "workflow: a pipeline for tag $t"
@@ -89,7 +95,8 @@ prod="promote sbom cluster:prod:delete=manual,true deploy:prod=manual,false"
     [ "$(workflow_for wf-v10 --unset-variable CI_COMMIT_BRANCH --variable CI_COMMIT_TAG=v10.20.30)" = yes ] \
         || fail "workflow: no pipeline for v10.20.30"
     note "workflow: pipelines for the default branch, merge requests, v1.2.3, v10.20.30;" \
-        "none for v1.2.3-rc1, v1.2, 1.2.3, v1.2.3.4, xv1.2.3, a branch without merge request"
+        "a schedule on the default branch; none for v1.2.3-rc1, v1.2, 1.2.3, v1.2.3.4, xv1.2.3," \
+        "a branch without merge request, a schedule on another branch"
 
     jobs_for default-branch $branch
     expect_jobs default-branch "$tests $dev"
@@ -99,6 +106,11 @@ prod="promote sbom cluster:prod:delete=manual,true deploy:prod=manual,false"
     expect_jobs tag-v1.2.3 "$tests $prod"
     jobs_for tag-v1.2.3-rc1 $rc
     expect_jobs tag-v1.2.3-rc1 ""
+    # The daily advisory check: nothing else, even when asked for a cluster.
+    jobs_for schedule $schedule
+    expect_jobs schedule "cargo-deny=on_success,false"
+    jobs_for schedule-KOPS_APPLY $schedule --variable KOPS_APPLY=true
+    expect_jobs schedule-KOPS_APPLY "cargo-deny"
 
     # Variants: the cluster jobs.
     jobs_for default-KOPS_APPLY $branch --variable KOPS_APPLY=true
@@ -120,5 +132,7 @@ prod="promote sbom cluster:prod:delete=manual,true deploy:prod=manual,false"
     expect_jobs mr-kops-changed "$tests build"
     jobs_for web-kops-changed $branch --variable CI_PIPELINE_SOURCE=web
     expect_jobs web-kops-changed "$tests $dev"
+    jobs_for schedule-kops-changed $schedule
+    expect_jobs schedule-kops-changed "cargo-deny"
     (cd "$snap" && git checkout -q -- "$kops_spec" 2>/dev/null) || rm -f "$snap/$kops_spec"
 }

@@ -16,6 +16,8 @@ import sys
 
 TAG_RULE = r"$CI_COMMIT_TAG =~ /^v\d+\.\d+\.\d+$/"
 DEFAULT_BRANCH_RULE = "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"
+SCHEDULE_RULE = '$CI_PIPELINE_SOURCE == "schedule" && $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH'
+NOT_SCHEDULED = '$CI_PIPELINE_SOURCE != "schedule"'
 KEYWORDS = {"default", "include", "stages", "variables", "workflow", "spec"}
 
 
@@ -59,7 +61,7 @@ def structure(raw_path, preview_path):
         fail("something asks for a privileged runner")
 
     workflow = [r.get("if") for r in config.get("workflow", {}).get("rules", [])]
-    expected = ['$CI_PIPELINE_SOURCE == "merge_request_event"', DEFAULT_BRANCH_RULE, TAG_RULE]
+    expected = [SCHEDULE_RULE, '$CI_PIPELINE_SOURCE == "merge_request_event"', DEFAULT_BRANCH_RULE, TAG_RULE]
     if workflow != expected:
         fail(f"workflow rules are {workflow}, expected {expected}")
 
@@ -77,6 +79,8 @@ def structure(raw_path, preview_path):
         elif env_name == "dev":
             if not conditions or any(not c.startswith(DEFAULT_BRANCH_RULE) for c in conditions):
                 fail(f"{name}: dev job whose rules are not all the default-branch rule: {conditions}")
+            if any(NOT_SCHEDULED not in c and '$CI_PIPELINE_SOURCE == "push"' not in c for c in conditions):
+                fail(f"{name}: a dev job that the scheduled pipeline would run: {conditions}")
         else:
             fail(f"{name}: unknown environment {env_name}")
         action = env.get("action", "start") if isinstance(env, dict) else "start"
@@ -98,7 +102,8 @@ def structure(raw_path, preview_path):
     # Reports.
     reports = {name: job.get("artifacts", {}).get("reports", {}) for name, job in jobs.items()}
     wanted = {"test": "junit", "lint": "codequality", "coverage": "coverage_report",
-              "sbom": "cyclonedx", "pack": "dotenv", "promote": "dotenv"}
+              "sbom": "cyclonedx", "pack": "dotenv", "promote": "dotenv",
+              "scan": "container_scanning"}
     for name, report in wanted.items():
         if report not in reports.get(name, {}):
             fail(f"{name}: no artifacts:reports:{report}")
@@ -118,6 +123,7 @@ def structure(raw_path, preview_path):
         fail(f"test: cache not keyed on Cargo.lock: {key}")
     if "build" not in [n.get("job") for n in jobs["pack"].get("needs", [])]:
         fail("pack: does not take the musl binary from build")
+    supply_chain(jobs)
     # Releases promote, never build: no job of a tag pipeline builds or packs.
     for name in ("build", "pack"):
         if any(TAG_RULE in r.get("if", "") for r in jobs[name]["rules"]):
@@ -130,6 +136,40 @@ def structure(raw_path, preview_path):
         if name.startswith("smoke"):
             fail(f"{name}: the smoke test belongs inside the deploy job (k8s_deploy.sh), to roll back on failure")
     print(f"    {len(jobs)} jobs; rules, environments, resource groups, gate and reports as expected")
+
+
+def supply_chain(jobs):
+    """The advisory check, the auditable build and the image scan."""
+    deny = jobs.get("cargo-deny") or fail("no job cargo-deny (the advisory check)")
+    if deny.get("stage") != "test":
+        fail(f"cargo-deny: in stage {deny.get('stage')}, expected test")
+    script = "\n".join(deny.get("script", []))
+    if "cargo-deny@$CARGO_DENY_VERSION" not in script or "sh .ci/advisories.sh" not in script:
+        fail("cargo-deny: must install the pinned cargo-deny and run .ci/advisories.sh (the full check)")
+    if deny.get("allow_failure"):
+        fail("cargo-deny: a new advisory must fail the pipeline (allow_failure)")
+    if SCHEDULE_RULE not in [r.get("if") for r in deny["rules"]]:
+        fail("cargo-deny: does not run in the scheduled pipeline")
+    for name, job in jobs.items():
+        if name != "cargo-deny" and any("schedule" in r.get("if", "") and NOT_SCHEDULED not in r.get("if", "")
+                                        for r in job["rules"]):
+            fail(f"{name}: only cargo-deny runs in the scheduled pipeline")
+    build = "\n".join(jobs["build"].get("script", []))
+    if "cargo auditable build --release" not in build or "cargo-auditable@$CARGO_AUDITABLE_VERSION" not in build:
+        fail("build: the release binary must be built with the pinned cargo-auditable")
+    scan = jobs.get("scan") or fail("no job scan (the image scan)")
+    if scan.get("stage") != "pack" or "pack" not in [n.get("job") for n in scan.get("needs", [])]:
+        fail("scan: must be in the pack stage and take the image from pack")
+    if "sh .ci/install_tools.sh grype" not in "\n".join(scan.get("before_script", [])):
+        fail("scan: grype must come from .ci/install_tools.sh (pinned version and digest)")
+    if 'sh .ci/image_scan.sh "$IMAGE_REPO@$IMAGE_DIGEST"' not in scan.get("script", []):
+        fail("scan: must scan the pushed digest with .ci/image_scan.sh")
+    if scan.get("artifacts", {}).get("when") != "always":
+        fail("scan: the report must be kept when the scan fails (artifacts:when: always)")
+    if scan.get("allow_failure"):
+        fail("scan: a fixable High or Critical finding must fail the pipeline (allow_failure)")
+    if "scan" not in [n.get("job") for n in jobs["deploy:dev"].get("needs", [])]:
+        fail("deploy:dev: does not wait for the image scan")
 
 
 if __name__ == "__main__":

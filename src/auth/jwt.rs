@@ -182,6 +182,36 @@ mod tests {
         );
     }
 
+    /// The RSA code jsonwebtoken compiles in (RUSTSEC-2023-0071, see
+    /// deny.toml) must stay unreachable: a token naming any algorithm but
+    /// HS256 is refused by the algorithm check, before a key is consulted.
+    #[test]
+    fn tokens_signed_with_any_other_algorithm_are_refused() {
+        let tokens = Tokens::new(SECRET, None, 3600);
+        let valid = tokens.issue(&user()).unwrap();
+        let (_, claims_and_signature) = valid.split_once('.').unwrap();
+        // Base64url of {"alg":"<name>","typ":"JWT"}.
+        let headers = [
+            ("RS256", "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9"),
+            ("RS512", "eyJhbGciOiJSUzUxMiIsInR5cCI6IkpXVCJ9"),
+            ("PS256", "eyJhbGciOiJQUzI1NiIsInR5cCI6IkpXVCJ9"),
+            ("ES256", "eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9"),
+            ("EdDSA", "eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9"),
+            ("HS512", "eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9"),
+        ];
+        for (name, header) in headers {
+            let token = format!("{header}.{claims_and_signature}");
+            let error =
+                decode::<Claims>(&token, &tokens.decoding[0], &tokens.validation).expect_err(name);
+            assert_eq!(
+                error.kind(),
+                &ErrorKind::InvalidAlgorithm,
+                "{name}: refused for the wrong reason"
+            );
+            assert_eq!(tokens.verify(&token), Err(TokenError::Invalid), "{name}");
+        }
+    }
+
     #[test]
     fn the_previous_secret_still_verifies_after_rotation() {
         let before = Tokens::new(OTHER, None, 3600).issue(&user()).unwrap();
