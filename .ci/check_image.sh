@@ -86,7 +86,7 @@ server_pid=
 # 2. The image.
 say "hadolint Dockerfile.scratch"
 hadolint Dockerfile.scratch
-image=$(CONDUIT_BINARY="$binary" sh .ci/docker_pack.sh localhost/conduit | tail -n 1)
+image=$(PACK_BINARY="$binary" sh .ci/docker_pack.sh localhost/conduit | tail -n 1)
 say "image $image: $(buildah images --format '{{.Size}}' "$image")"
 container=$(buildah from "$image")
 port=$(free_port)

@@ -243,6 +243,7 @@ mutate() {
 mutate "writable root filesystem" 's/readOnlyRootFilesystem: true/readOnlyRootFilesystem: false/'
 mutate "removed API version" 's|^apiVersion: networking.k8s.io/v1$|apiVersion: extensions/v1beta1|'
 mutate "misspelt config key" 's/CONDUIT_DRAIN_SECS:/CONDUIT_DRAIN_SEC:/'
+mutate "Service links into the app's environment" 's/enableServiceLinks: false/enableServiceLinks: true/'
 mutate "unknown metric" 's/conduit_db_pool_wait_seconds_bucket/conduit_db_pool_wait_bucket/'
 mutate "readiness on /healthz" 's|path: /readyz|path: /healthz|'
 mutate "grace period too short" 's/terminationGracePeriodSeconds: 35/terminationGracePeriodSeconds: 20/'

@@ -28,8 +28,8 @@
 #               evaluated by gitlab-ci-local (jobs.sh, jobs.py)
 #
 # Prints each check's name and duration, stops at the first failure.
-# Environment: CONDUIT_BIN (server binary for the smoke check),
-# CONDUIT_CI_TOOLS (where npm tools go; default .ci/.tools),
+# Environment: SMOKE_BINARY (server binary for the smoke check),
+# CI_TOOLS_DIR (where npm tools go; default .ci/.tools),
 # KEEP_WORK=1 (keep the temporary folder for a look).
 set -eu
 cd "$(dirname "$0")/.."

@@ -15,7 +15,7 @@
 # DIGEST_FILE: where the pushed image's manifest digest is written
 # (buildah push --digestfile) [pack.digest].
 # DRY_RUN=1 prints the buildah commands instead of running them.
-# CONDUIT_BINARY overrides the binary's path.
+# PACK_BINARY overrides the binary's path.
 set -eu
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -30,7 +30,7 @@ repo=$1
 export STORAGE_DRIVER="${STORAGE_DRIVER:-vfs}"
 export BUILDAH_ISOLATION="${BUILDAH_ISOLATION:-chroot}"
 
-binary=${CONDUIT_BINARY:-target/x86_64-unknown-linux-musl/release/conduit}
+binary=${PACK_BINARY:-target/x86_64-unknown-linux-musl/release/conduit}
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
 revision=${CI_COMMIT_SHA:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
 short=${CI_COMMIT_SHORT_SHA:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}

@@ -8,7 +8,7 @@
 # BENCH_CONNECTIONS (32), BENCH_POSTGRES_URL (postgres://postgres@127.0.0.1:5432),
 # BENCH_ONLY (comma-separated workload name words; the ceiling always runs),
 # CONDUIT_* server settings (passed through, to compare configurations),
-# CONDUIT_BINARY (skip the build and use this binary).
+# BENCH_BINARY (skip the build and use this binary).
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -20,7 +20,7 @@ case $which in sqlite | postgres | both) ;; *)
 esac
 command -v wrk >/dev/null 2>&1 || { echo "bench: install wrk first (apt-get install wrk)" >&2; exit 1; }
 
-binary=${CONDUIT_BINARY:-}
+binary=${BENCH_BINARY:-}
 if [ -z "$binary" ]; then
     cargo build --release --locked --target x86_64-unknown-linux-musl >&2
     binary=target/x86_64-unknown-linux-musl/release/conduit

@@ -19,7 +19,7 @@ if [ -z "${CHECK_PIPELINE_WORK:-}" ] || [ -z "${CHECK_PIPELINE_SNAPSHOT:-}" ]; t
 fi
 work=$CHECK_PIPELINE_WORK
 snap=$CHECK_PIPELINE_SNAPSHOT
-tools=${CONDUIT_CI_TOOLS:-$(pwd)/.ci/.tools}
+tools=${CI_TOOLS_DIR:-$(pwd)/.ci/.tools}
 # shellcheck disable=SC2034 # used by the checks
 gcl=$tools/node_modules/.bin/gitlab-ci-local
 # shellcheck disable=SC2034

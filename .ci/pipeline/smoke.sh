@@ -1,6 +1,6 @@
 #!/bin/sh
 # Check "smoke" of .ci/check_pipeline.sh: .ci/smoke_test.sh for real against
-# a local `conduit serve` on SQLite (CONDUIT_BIN, else the musl release
+# a local `conduit serve` on SQLite (SMOKE_BINARY, else the musl release
 # binary, else target/release/conduit): the front page and its stylesheet,
 # then the API; it passes twice with throwaway users (given the app's root,
 # then the API's) and twice as the environment's smoke user (registered
@@ -10,7 +10,7 @@ set -eu
 # shellcheck source=SCRIPTDIR/common.sh
 . "$(dirname "$0")/common.sh"
 
-bin=${CONDUIT_BIN:-}
+bin=${SMOKE_BINARY:-}
 if [ -z "$bin" ]; then
     for candidate in target/x86_64-unknown-linux-musl/release/conduit target/release/conduit; do
         if [ -x "$candidate" ]; then
@@ -19,7 +19,7 @@ if [ -z "$bin" ]; then
         fi
     done
 fi
-[ -n "$bin" ] && [ -x "$bin" ] || fail "no conduit binary to smoke-test: build one (cargo build --release) or set CONDUIT_BIN"
+[ -n "$bin" ] && [ -x "$bin" ] || fail "no conduit binary to smoke-test: build one (cargo build --release) or set SMOKE_BINARY"
 port=$(free_port)
 mkdir -p "$work/smoke-db"
 note "server: $bin on 127.0.0.1:$port, SQLite in $work/smoke-db"

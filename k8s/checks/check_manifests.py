@@ -27,9 +27,9 @@ import yaml
 
 # --- The app's contract -----------------------------------------------------
 # Every configuration key the server reads from the environment. The server
-# silently ignores unknown CONDUIT_* variables, so a misspelt key would just
-# not take effect: reject it here instead. The list is derived from the
-# server's own settings; a test of the server fails when it drifts.
+# refuses to start on an unknown CONDUIT_* variable, so a misspelt key would
+# crash-loop the rollout: reject it here, before it ships. The list is derived
+# from the server's own settings; a test of the server fails when it drifts.
 SETTINGS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "settings.txt")
 with open(SETTINGS_FILE, encoding="utf-8") as _f:
     CONFIG_KEYS = {line.strip() for line in _f if line.strip() and not line.startswith("#")}
@@ -222,6 +222,9 @@ def check_app(docs, by_kind, env_cm):
         fail("rollingUpdate.maxUnavailable must be 0")
     if pod.get("automountServiceAccountToken") is not False:
         fail("automountServiceAccountToken must be false on the app's pods")
+    if pod.get("enableServiceLinks") is not False:
+        fail("enableServiceLinks must be false: for a Service named conduit* the kubelet injects "
+             "CONDUIT_SERVICE_HOST and the like, which the server refuses as unknown settings")
     inits = {c["name"]: c for c in pod.get("initContainers") or []}
     mains = {c["name"]: c for c in pod.get("containers") or []}
     mig, app = inits.get("migrate"), mains.get("conduit")

@@ -9,14 +9,22 @@ use figment::Figment;
 
 use super::Config;
 
-/// Environment variables that are not settings: the config file's path and
-/// anything the test suites read for themselves.
+/// What every setting's environment variable starts with.
 const ENV_PREFIX: &str = "CONDUIT_";
 
+/// Variables under the prefix that are not settings, read elsewhere: the
+/// config file's path (by [`ConfigFile::choose`]) and the revision a build
+/// records (by `build.rs`).
+const NOT_SETTINGS: [&str; 2] = ["CONDUIT_CONFIG", "CONDUIT_GIT_REVISION"];
+
+/// The test suites' own variables (`CONDUIT_TEST_POSTGRES_URL`, ...),
+/// which a developer's shell may hold while it also runs the server.
+const TEST_PREFIX: &str = "CONDUIT_TEST_";
+
 /// Every top-level key, read off the serialized defaults so it cannot drift
-/// from the struct. Environment variables outside it are ignored (Kubernetes
-/// injects `CONDUIT_PORT`, `CONDUIT_SERVICE_HOST` and the like for a Service
-/// named `conduit`), while the TOML file is checked strictly.
+/// from the struct. The environment layer reads only these: any other
+/// `CONDUIT_*` variable was refused by [`check_environment`] unless it is
+/// one of the few that are not settings.
 static KNOWN_KEYS: LazyLock<Vec<String>> = LazyLock::new(|| {
     let mut keys: Vec<String> = setting_names()
         .into_iter()
@@ -84,6 +92,7 @@ impl Config {
                 path.clone()
             }
         };
+        check_environment(std::env::vars_os())?;
         Self::from_figment(
             Figment::from(Serialized::defaults(Config::default()))
                 .merge(Toml::file(&path))
@@ -108,6 +117,100 @@ fn env_provider() -> Env {
             .iter()
             .any(|known| key == *known || key.starts_with(&format!("{known}.")))
     })
+}
+
+/// Refuses a `CONDUIT_*` variable that names no setting, as the TOML file
+/// refuses an unknown key: a typo in a manifest would otherwise be ignored
+/// in silence. The message names the closest setting.
+fn check_environment(
+    vars: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> Result<(), String> {
+    let known: Vec<String> = setting_names().iter().map(|key| env_name(key)).collect();
+    let mut unknown: Vec<String> = vars
+        .into_iter()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .filter(|name| {
+            name.starts_with(ENV_PREFIX)
+                && !name.starts_with(TEST_PREFIX)
+                && !NOT_SETTINGS.contains(&name.as_str())
+                && !known.contains(name)
+        })
+        .collect();
+    unknown.sort();
+    match unknown.first() {
+        None => Ok(()),
+        Some(name) => Err(unknown_variable(name, &known)),
+    }
+}
+
+/// Why `name` is refused, and what was probably meant.
+fn unknown_variable(name: &str, known: &[String]) -> String {
+    if is_service_link(name) {
+        return format!(
+            "{name} is not a setting: Kubernetes sets it for a Service of a similar \
+             name; set `enableServiceLinks: false` in the pod spec"
+        );
+    }
+    // Close enough to be a typo: at most about a third of the name differs.
+    let typed = &name[ENV_PREFIX.len()..];
+    let closest = known
+        .iter()
+        .map(|candidate| {
+            (
+                edit_distance(typed, &candidate[ENV_PREFIX.len()..]),
+                candidate,
+            )
+        })
+        .min()
+        .filter(|(distance, _)| *distance <= typed.len() / 3 + 1);
+    match closest {
+        Some((_, candidate)) => {
+            let key = candidate[ENV_PREFIX.len()..]
+                .to_ascii_lowercase()
+                .replace("__", ".");
+            format!("{name} is not a setting; did you mean {candidate} ({key})?")
+        }
+        None => format!("{name} is not a setting; `conduit config` shows them all"),
+    }
+}
+
+/// The variables the kubelet injects for every Service in the namespace
+/// unless the pod says `enableServiceLinks: false`: `<NAME>_SERVICE_HOST`,
+/// `<NAME>_SERVICE_PORT[_<PORT>]`, `<NAME>_PORT` and
+/// `<NAME>_PORT_<n>_<PROTO>[_PROTO|_PORT|_ADDR]`.
+fn is_service_link(name: &str) -> bool {
+    if name.ends_with("_SERVICE_HOST")
+        || name.ends_with("_SERVICE_PORT")
+        || name.contains("_SERVICE_PORT_")
+        || name.ends_with("_PORT")
+    {
+        return true;
+    }
+    let parts: Vec<&str> = name.split('_').collect();
+    parts.windows(3).any(|w| {
+        w[0] == "PORT"
+            && !w[1].is_empty()
+            && w[1].bytes().all(|b| b.is_ascii_digit())
+            && matches!(w[2], "TCP" | "UDP" | "SCTP")
+    })
+}
+
+/// Levenshtein distance, for suggestions.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 fn describe_figment_error(error: figment::Error) -> String {
@@ -188,7 +291,6 @@ mod tests {
                 ("CONDUIT_SCRYPT__LOG_N", "12"),
                 ("CONDUIT_CONFIG", "ignored-here"),
                 ("CONDUIT_TEST_POSTGRES_URL", "postgres://x"),
-                ("CONDUIT_PORT", "tcp://10.0.0.1:8080"),
             ],
         )
         .expect("valid layers");
@@ -199,6 +301,59 @@ mod tests {
             "file value kept when env is silent"
         );
         assert_eq!(config.scrypt.log_n, 12, "nested env key with __");
+    }
+
+    #[test]
+    fn unknown_environment_variables_are_refused_naming_the_closest_setting() {
+        let cases = [
+            (
+                "CONDUIT_POOLSIZE",
+                "did you mean CONDUIT_POOL_SIZE (pool_size)?",
+            ),
+            (
+                "CONDUIT_DRAIN_SEC",
+                "did you mean CONDUIT_DRAIN_SECS (drain_secs)?",
+            ),
+            (
+                "CONDUIT_SCRYPT_LOG_N",
+                "did you mean CONDUIT_SCRYPT__LOG_N (scrypt.log_n)?",
+            ),
+            (
+                "CONDUIT_LIMITS__WINDOW",
+                "did you mean CONDUIT_LIMITS__WINDOW_SECS (limits.window_secs)?",
+            ),
+            (
+                "CONDUIT_FAVOURITE_COLOUR",
+                "`conduit config` shows them all",
+            ),
+            (
+                "CONDUIT_SERVICE_HOST",
+                "`enableServiceLinks: false` in the pod spec",
+            ),
+            (
+                "CONDUIT_PORT",
+                "`enableServiceLinks: false` in the pod spec",
+            ),
+            (
+                "CONDUIT_PORT_8080_TCP_ADDR",
+                "`enableServiceLinks: false` in the pod spec",
+            ),
+            (
+                "CONDUIT_METRICS_SERVICE_PORT_HTTP",
+                "`enableServiceLinks: false` in the pod spec",
+            ),
+        ];
+        for (name, hint) in cases {
+            let error = load_with("", &[(name, "1")]).expect_err(name);
+            assert!(
+                error.starts_with(&format!("{name} is not a setting")) && error.ends_with(hint),
+                "{name}: {error}"
+            );
+        }
+        for not_a_setting in ["CONDUIT_CONFIG", "CONDUIT_GIT_REVISION", "CONDUIT_TEST_X"] {
+            let env = [(not_a_setting, "x")];
+            assert!(load_with("", &env).is_ok(), "{not_a_setting} is left alone");
+        }
     }
 
     #[test]

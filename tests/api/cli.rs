@@ -7,13 +7,16 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_conduit");
 const SECRET: &str = "a-test-secret-of-at-least-thirty-two-bytes";
 
-/// The binary with a clean environment, run in `dir`.
+/// The binary with a clean environment, run in `dir`. It listens on a port
+/// of its own (port 0) unless a test says otherwise: `conduit serve` may be
+/// running on the default address while the tests run.
 fn conduit(dir: &std::path::Path) -> Command {
     let mut command = Command::new(BIN);
     command
         .env_clear()
         .current_dir(dir)
-        .env("CONDUIT_SCRYPT__LOG_N", "4");
+        .env("CONDUIT_SCRYPT__LOG_N", "4")
+        .env("CONDUIT_LISTEN", "127.0.0.1:0");
     command
 }
 
@@ -69,10 +72,7 @@ fn an_edited_migration_stops_migrate_and_serve_naming_its_file() {
     assert!(output.status.success(), "{stderr}");
     pretend_edited(&dir.path().join("conduit.db"), 2);
     let serve = |command: &mut Command| {
-        command
-            .arg("serve")
-            .env("CONDUIT_LISTEN", "127.0.0.1:0")
-            .env("CONDUIT_SECRET", SECRET);
+        command.arg("serve").env("CONDUIT_SECRET", SECRET);
     };
     for args in ["migrate", "serve"] {
         let mut command = conduit(dir.path());
@@ -190,6 +190,12 @@ fn startup_errors_exit_nonzero_with_one_line_reasons() {
             "cannot listen",
         ),
         (
+            "mistyped variable",
+            vec![("CONDUIT_POOLSIZE", "3")],
+            vec!["serve"],
+            "CONDUIT_POOLSIZE is not a setting; did you mean CONDUIT_POOL_SIZE",
+        ),
+        (
             "unopenable database",
             vec![("CONDUIT_DATABASE_URL", "sqlite:///no/such/dir/x.db")],
             vec!["serve"],
@@ -215,7 +221,6 @@ fn serve_answers_and_stops_cleanly_on_sigterm() {
     let started = Instant::now();
     let mut child = conduit(dir.path())
         .arg("serve")
-        .env("CONDUIT_LISTEN", "127.0.0.1:0")
         .env("CONDUIT_LOG_FORMAT", "json")
         .stderr(Stdio::piped())
         .spawn()
