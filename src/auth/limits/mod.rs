@@ -12,25 +12,26 @@
 //! check first; a login that turns out right is forgiven afterwards.
 //!
 //! Where the counts live depends on the store. On a database that several
-//! replicas share (PostgreSQL) they are kept in it ([`AttemptLedger`]), so
-//! the limit holds whatever the replica count. Otherwise (SQLite, one
-//! process) they live in memory ([`RateLimiter`]): the map is bounded; when
-//! full, expired entries are dropped first, and if none are expired new
-//! keys are not tracked (failing open keeps the service up under a flood
-//! of distinct keys).
+//! replicas share (PostgreSQL) they are kept in it (`ledger.rs`, through
+//! the store's attempt ledger), so the limit holds whatever the replica
+//! count. Otherwise (SQLite, one process) they live in memory
+//! (`memory.rs`).
+//!
+//! This file is the policy: the settings, the limits of the API and how a
+//! login counts against two of them, and the window arithmetic both
+//! counters share.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+mod ledger;
+mod memory;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use crate::store::attempts::{AttemptCounts, AttemptKey, AttemptLedger};
-use crate::store::{Db, StoreError, StoreResult};
-
-/// Keys tracked at most per limiter.
-const MAX_KEYS: usize = 100_000;
+use crate::store::{Db, StoreError};
+use ledger::Shared;
+use memory::RateLimiter;
 
 /// Slices per window.
 const BUCKETS: u64 = 10;
@@ -39,112 +40,12 @@ const BUCKETS: u64 = 10;
 /// counted span always covers the last whole window.
 const RING: usize = BUCKETS as usize + 1;
 
-/// One key's counts per slice; `ring[i % RING]` holds slice `i`.
-#[derive(Clone, Copy, Debug)]
-struct Counts {
-    /// The newest slice written.
-    newest: u64,
-    ring: [u32; RING],
-}
-
-impl Counts {
-    /// Moves forward to slice `now`, dropping the slices that left the span.
-    fn roll(&mut self, now: u64) {
-        if now <= self.newest {
-            return;
-        }
-        if now - self.newest >= RING as u64 {
-            self.ring = [0; RING];
-        } else {
-            for slice in self.newest + 1..=now {
-                self.ring[slice as usize % RING] = 0;
-            }
-        }
-        self.newest = now;
-    }
-
-    fn total(&self) -> u64 {
-        self.ring.iter().map(|&c| u64::from(c)).sum()
-    }
-
-    /// Whether `slice` is still counted.
-    fn holds(&self, slice: u64) -> bool {
-        slice <= self.newest && self.newest - slice < RING as u64
-    }
-}
-
-pub struct RateLimiter {
-    max: u32,
-    /// One slice of the window.
-    slice: Duration,
-    /// Slices are numbered from here.
-    epoch: Instant,
-    counts: Mutex<HashMap<String, Counts>>,
-}
-
-/// An attempt counted by [`RateLimiter::acquire`]; give it to
-/// [`RateLimiter::forgive`] to take it back.
+/// An attempt counted by [`Limit::acquire`]; give it to [`Limit::forgive`]
+/// to take it back.
 #[derive(Clone, Copy, Debug)]
 pub struct Ticket {
+    /// The slice the attempt was counted in.
     slice: u64,
-}
-
-impl RateLimiter {
-    pub fn new(max: u32, window: Duration) -> Self {
-        RateLimiter {
-            max,
-            slice: (window / BUCKETS as u32).max(Duration::from_millis(1)),
-            epoch: Instant::now(),
-            counts: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Counts one attempt for `key`, or refuses it with the seconds to wait
-    /// (at least 1) when the key's budget is used up.
-    pub fn acquire(&self, key: &str) -> Result<Ticket, u64> {
-        self.acquire_at(key, Instant::now())
-    }
-
-    /// Takes back an attempt that should not count (a right password).
-    pub fn forgive(&self, key: &str, ticket: Ticket) {
-        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = counts.get_mut(key) {
-            if c.holds(ticket.slice) {
-                let count = &mut c.ring[ticket.slice as usize % RING];
-                *count = count.saturating_sub(1);
-            }
-        }
-    }
-
-    fn acquire_at(&self, key: &str, now: Instant) -> Result<Ticket, u64> {
-        let since = now.saturating_duration_since(self.epoch);
-        let slice = (since.as_nanos() / self.slice.as_nanos()) as u64;
-        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        if !counts.contains_key(key) && counts.len() >= MAX_KEYS {
-            counts.retain(|_, c| slice - c.newest.min(slice) < RING as u64);
-            if counts.len() >= MAX_KEYS {
-                return Ok(Ticket { slice });
-            }
-        }
-        let entry = counts.entry(key.to_owned()).or_insert(Counts {
-            newest: slice,
-            ring: [0; RING],
-        });
-        entry.roll(slice);
-        if entry.total() + 1 > u64::from(self.max) {
-            return Err(self.wait(entry, since));
-        }
-        let count = &mut entry.ring[slice as usize % RING];
-        *count = count.saturating_add(1);
-        Ok(Ticket { slice })
-    }
-
-    fn wait(&self, c: &Counts, since: Duration) -> u64 {
-        let oldest = c.newest.saturating_sub(BUCKETS);
-        let slices =
-            (oldest..=c.newest).map(|slice| (slice, u64::from(c.ring[slice as usize % RING])));
-        wait_secs(slices, c.total(), self.max, self.slice, since)
-    }
 }
 
 /// Whole seconds until enough of the oldest `slices` (slice number and
@@ -228,93 +129,6 @@ enum Counter {
     Shared(Shared),
 }
 
-/// A limit whose counts live in the database every replica uses.
-#[derive(Clone)]
-struct Shared {
-    db: Db,
-    /// Keys the digests, so that a stored digest cannot be matched against
-    /// guessed addresses or emails without it.
-    pepper: Arc<[u8]>,
-    /// Told apart in the digest, so limits never share a count.
-    name: &'static str,
-    max: u32,
-    slice_ms: i64,
-}
-
-impl Shared {
-    /// The stored key: the pepper, the limit and its slice length (replicas
-    /// configured differently never mix slice numbers), then the key.
-    fn key(&self, key: &str) -> AttemptKey {
-        let mut digest = Sha256::new();
-        for part in [
-            &self.pepper[..],
-            self.name.as_bytes(),
-            &self.slice_ms.to_be_bytes(),
-        ] {
-            digest.update((part.len() as u64).to_be_bytes());
-            digest.update(part);
-        }
-        digest.update(key.as_bytes());
-        digest.finalize().into()
-    }
-
-    async fn acquire(&self, key: &str) -> Result<Ticket, LimitError> {
-        let key = self.key(key);
-        let (slice_ms, max) = (self.slice_ms, self.max);
-        let counts = self
-            .db
-            .run(move |store| {
-                ledger(store)?.count_attempt(&key, slice_ms, RING as i64, i64::from(max))
-            })
-            .await?;
-        judge(&counts, max, slice_ms).map_err(LimitError::Exceeded)
-    }
-
-    async fn forgive(&self, key: &str, ticket: Ticket) {
-        let key = self.key(key);
-        let slice = ticket.slice as i64;
-        let forgiven = self
-            .db
-            .run(move |store| ledger(store)?.forgive_attempt(&key, slice))
-            .await;
-        if let Err(error) = forgiven {
-            tracing::warn!(cause = %error.report(), "could not take back a counted attempt");
-        }
-    }
-}
-
-/// The attempt's ticket when the ledger counted it; else the seconds to
-/// wait until the counts it found leave room for one more.
-fn judge(counts: &AttemptCounts, max: u32, slice_ms: i64) -> Result<Ticket, u64> {
-    if counts.counted {
-        return Ok(Ticket {
-            slice: counts.slice as u64,
-        });
-    }
-    let slices = counts
-        .slices
-        .iter()
-        .map(|&(slice, count)| (slice as u64, count.max(0) as u64));
-    let total = counts
-        .slices
-        .iter()
-        .map(|&(_, count)| count.max(0) as u64)
-        .sum();
-    Err(wait_secs(
-        slices,
-        total,
-        max,
-        Duration::from_millis(slice_ms as u64),
-        Duration::from_millis(counts.now_ms.max(0) as u64),
-    ))
-}
-
-fn ledger(store: &dyn crate::store::Store) -> StoreResult<&dyn AttemptLedger> {
-    store
-        .attempt_ledger()
-        .ok_or_else(|| StoreError::Backend("this store keeps no shared attempt counts".into()))
-}
-
 impl Limit {
     fn new(
         name: &'static str,
@@ -324,13 +138,7 @@ impl Limit {
     ) -> Self {
         let counter = match shared {
             None => Counter::Memory(RateLimiter::new(max, window)),
-            Some((db, pepper)) => Counter::Shared(Shared {
-                db: db.clone(),
-                pepper: Arc::clone(pepper),
-                name,
-                max,
-                slice_ms: ((window / BUCKETS as u32).as_millis() as i64).max(1),
-            }),
+            Some((db, pepper)) => Counter::Shared(Shared::new(db, pepper, name, max, window)),
         };
         Limit { counter }
     }
@@ -494,102 +302,6 @@ impl Drop for LoginAttempt<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const WINDOW: Duration = Duration::from_secs(100);
-
-    fn at(limiter: &RateLimiter, secs: f64) -> Instant {
-        limiter.epoch + Duration::from_secs_f64(secs)
-    }
-
-    #[test]
-    fn a_burst_gets_exactly_the_limit_through() {
-        let limiter = RateLimiter::new(3, WINDOW);
-        let now = at(&limiter, 10.0);
-        for _ in 0..3 {
-            assert!(limiter.acquire_at("a", now).is_ok());
-        }
-        assert!(limiter.acquire_at("a", now).is_err(), "fourth refused");
-        assert!(
-            limiter.acquire_at("b", now).is_ok(),
-            "other keys unaffected"
-        );
-    }
-
-    #[test]
-    fn no_span_of_one_window_gets_more_than_the_limit() {
-        let limiter = RateLimiter::new(10, WINDOW);
-        for _ in 0..10 {
-            limiter.acquire_at("a", at(&limiter, 99.0)).unwrap();
-        }
-        // A fixed window would allow ten more just after its edge at 100 s.
-        for secs in [100.5, 150.0, 195.0, 199.9] {
-            assert!(
-                limiter.acquire_at("a", at(&limiter, secs)).is_err(),
-                "{secs} s: the ten of 99 s still count"
-            );
-        }
-        // They stop counting with their slice, at most a slice late.
-        for _ in 0..10 {
-            assert!(limiter.acquire_at("a", at(&limiter, 200.0)).is_ok());
-        }
-    }
-
-    #[test]
-    fn the_budget_comes_back_a_slice_at_a_time() {
-        let limiter = RateLimiter::new(10, WINDOW);
-        for _ in 0..5 {
-            limiter.acquire_at("a", at(&limiter, 5.0)).unwrap();
-        }
-        for _ in 0..5 {
-            limiter.acquire_at("a", at(&limiter, 55.0)).unwrap();
-        }
-        let wait = limiter.acquire_at("a", at(&limiter, 105.0)).unwrap_err();
-        assert_eq!(wait, 5, "the slice of 5 s leaves the span at 110 s");
-        let allowed = (0..10)
-            .filter(|_| limiter.acquire_at("a", at(&limiter, 110.0)).is_ok())
-            .count();
-        assert_eq!(allowed, 5, "the five of 5 s are back, not those of 55 s");
-        let wait = limiter.acquire_at("a", at(&limiter, 110.0)).unwrap_err();
-        assert_eq!(wait, 50, "the slice of 55 s leaves the span at 160 s");
-    }
-
-    #[test]
-    fn the_wait_is_at_least_a_second() {
-        let limiter = RateLimiter::new(1, Duration::from_secs(600));
-        limiter.acquire("a").unwrap();
-        let wait = limiter.acquire("a").unwrap_err();
-        assert!((1..=660).contains(&wait), "{wait}");
-    }
-
-    #[test]
-    fn a_forgiven_attempt_frees_its_place() {
-        let limiter = RateLimiter::new(2, WINDOW);
-        let now = at(&limiter, 1.0);
-        let first = limiter.acquire_at("a", now).unwrap();
-        limiter.acquire_at("a", now).unwrap();
-        assert!(limiter.acquire_at("a", now).is_err());
-        limiter.forgive("a", first);
-        assert!(limiter.acquire_at("a", now).is_ok());
-    }
-
-    #[test]
-    fn shared_counts_are_judged_like_memory_ones() {
-        // Slices of 10 s; the attempt came in slice 105, at 1055 s.
-        let counts = |slices: Vec<(i64, i64)>, counted| AttemptCounts {
-            now_ms: 1_055_000,
-            slice: 105,
-            slices,
-            counted,
-        };
-        let within = counts(vec![(95, 2)], true);
-        assert_eq!(judge(&within, 3, 10_000).unwrap().slice, 105);
-        // Three counted already: one more fits once the two of slice 95
-        // leave the span, when slice 106 begins at 1060 s.
-        let over = counts(vec![(95, 2), (100, 1)], false);
-        assert_eq!(judge(&over, 3, 10_000).unwrap_err(), 5);
-        let never = counts(vec![], false);
-        assert_eq!(judge(&never, 0, 10_000).unwrap_err(), 110);
-    }
 
     #[tokio::test]
     async fn a_login_is_forgiven_unless_it_failed() {
