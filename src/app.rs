@@ -18,8 +18,9 @@ use crate::auth::limits::Limits;
 use crate::auth::password::Passwords;
 use crate::config::Config;
 use crate::http::client::TrustedProxies;
+use crate::http::cors::Cors;
 use crate::http::site::SiteConfig;
-use crate::http::{self, CorsOrigins, Ctx};
+use crate::http::{self, Ctx};
 use crate::server::{self, ServerOptions};
 use crate::store::{self, migrate, DatabaseUrl, Db, Store};
 use crate::web;
@@ -32,7 +33,7 @@ const PG_SECRET_REQUIRED: &str =
 
 pub struct App {
     ctx: Ctx,
-    cors: CorsOrigins,
+    cors: Cors,
     server: ServerOptions,
 }
 
@@ -95,7 +96,7 @@ impl App {
                     cookie_secure: config.cookie_secure,
                 },
             },
-            cors: CorsOrigins(config.cors_origins.clone()),
+            cors: Cors::new(&config.cors_origins)?,
             server: ServerOptions {
                 request_timeout: Duration::from_secs(config.request_timeout_secs),
                 header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
@@ -135,7 +136,7 @@ impl App {
         });
         let routes = http::routes(
             self.ctx.clone(),
-            &self.cors,
+            self.cors,
             metrics_server.is_none(),
             web::SITE,
         );

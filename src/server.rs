@@ -1,7 +1,8 @@
 //! The HTTP server around the warp routes: connections (hyper, HTTP/1.1),
 //! and for every request an id, a log line, metrics, a timeout and load
-//! shedding, revalidation of JSON reads, and compression of large bodies;
-//! then graceful shutdown.
+//! shedding, CORS, revalidation of JSON reads, compression of large bodies,
+//! and the draining of a body the answer left unread; then graceful
+//! shutdown.
 //!
 //! warp's own `serve` has no knobs for header-read timeouts, connection caps
 //! or a bounded drain, so connections are served here with hyper directly
@@ -16,22 +17,25 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use hyper::body::Incoming;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{oneshot, Semaphore};
 use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 use tower_http::compression::{Compression, CompressionLevel};
 use tower_service::Service;
 use tracing::Instrument;
-use warp::http::{HeaderValue, Method, Request};
+use warp::http::header::EXPECT;
+use warp::http::{HeaderMap, HeaderValue, Method, Request};
 use warp::reply::{Reply, Response};
 
-use crate::http::client::{ClientAddr, TrustedProxies};
+use crate::http::client::TrustedProxies;
 use crate::http::conditional::Revalidation;
+use crate::http::cors::{Cors, Verdict};
 use crate::http::rejection::UNKNOWN_ROUTE;
 use crate::http::{ApiError, Served};
 use crate::telemetry::metrics::METRICS;
@@ -99,13 +103,14 @@ pub async fn serve(
         };
         let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
             METRICS.shed.inc();
-            tokio::spawn(refuse(stream));
+            tokio::spawn(refuse(stream, peer, Arc::clone(&shared)));
             continue;
         };
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(compressed(Handler {
             shared: Arc::clone(&shared),
             peer,
+            over_cap: false,
         }));
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
@@ -151,6 +156,9 @@ fn compressed<S>(service: S) -> Compression<S, impl Predicate> {
 struct Handler {
     shared: Arc<Shared>,
     peer: SocketAddr,
+    /// The connection came in over the connection cap: every request on
+    /// it is answered 503.
+    over_cap: bool,
 }
 
 impl Service<Request<Incoming>> for Handler {
@@ -163,8 +171,8 @@ impl Service<Request<Incoming>> for Handler {
     }
 
     fn call(&mut self, request: Request<Incoming>) -> Self::Future {
-        let (shared, peer) = (Arc::clone(&self.shared), self.peer);
-        Box::pin(async move { Ok(handle(request, peer, &shared).await) })
+        let (shared, peer, over_cap) = (Arc::clone(&self.shared), self.peer, self.over_cap);
+        Box::pin(async move { Ok(handle(request, peer, &shared, over_cap).await) })
     }
 }
 
@@ -185,9 +193,17 @@ impl Drop for InFlight {
     }
 }
 
-async fn handle(mut request: Request<Incoming>, peer: SocketAddr, shared: &Shared) -> Response {
+async fn handle(
+    request: Request<Incoming>,
+    peer: SocketAddr,
+    shared: &Shared,
+    over_cap: bool,
+) -> Response {
     let started = Instant::now();
     let _in_flight = InFlight::enter();
+    let (leftover_tx, mut leftover) = oneshot::channel();
+    let mut request = request.map(|body| Watched::new(body, leftover_tx));
+    let waits_for_continue = expects_continue(request.headers());
     let method = method_label(request.method());
     // HEAD is GET without the body (RFC 9110, 9.3.2): the routes see a GET,
     // and hyper, which still knows the request was a HEAD, sends the GET's
@@ -203,33 +219,32 @@ async fn handle(mut request: Request<Incoming>, peer: SocketAddr, shared: &Share
     let client = shared
         .options
         .trusted_proxies
-        .client_addr(peer.ip(), request.headers());
-    request.extensions_mut().insert(ClientAddr(client));
+        .client(peer.ip(), request.headers());
+    request.extensions_mut().insert(client);
     let revalidation = Revalidation::of(request.method(), request.headers());
+    let cors = shared
+        .routes
+        .cors(request.method(), request.uri().path(), request.headers());
     let span = tracing::info_span!("request", request_id = %id, method = %method, route);
 
-    let mut response = match shared.in_flight.try_acquire() {
-        Err(_) => {
-            METRICS.shed.inc();
-            ApiError::Unavailable("the server is overloaded; try again shortly".into())
-                .into_response()
-        }
-        Ok(_permit) => {
-            let mut routes = warp::service(shared.routes.filter.clone());
-            let call = routes.call(request).instrument(span.clone());
-            match tokio::time::timeout(shared.options.request_timeout, call).await {
-                Ok(Ok(response)) => response,
-                Ok(Err(never)) => match never {},
-                Err(_) => span.in_scope(|| {
-                    tracing::warn!("request timed out");
-                    ApiError::Unavailable("the request took too long; try again".into())
-                        .into_response()
-                }),
-            }
-        }
+    let (mut response, cors_origin) = match cors {
+        Verdict::Preflight(response) => (response, None),
+        Verdict::Refused => (Cors::refusal(), None),
+        Verdict::NotCors => (answer(request, shared, over_cap, &span).await, None),
+        Verdict::Allowed(origin) => (answer(request, shared, over_cap, &span).await, Some(origin)),
     };
+    // The request is gone by now (answered, or dropped unread with its
+    // branch): what its body left unread has been handed back.
+    if let Ok(unread) = leftover.try_recv() {
+        if unread.polled || !waits_for_continue {
+            linger(unread.body).await;
+        }
+    }
     if let Some(revalidation) = revalidation {
         response = revalidation.finish(response).await;
+    }
+    if let Some(origin) = cors_origin {
+        Cors::expose_to(origin, &mut response);
     }
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
@@ -242,6 +257,153 @@ async fn handle(mut request: Request<Incoming>, peer: SocketAddr, shared: &Share
         tracing::info!(target: "conduit::http", status, latency_ms, "request");
     });
     response
+}
+
+/// The routes' answer, within the request timeout; or 503 at once when
+/// the connection is over the cap or too many requests are in handling.
+async fn answer(
+    request: Request<Watched>,
+    shared: &Shared,
+    over_cap: bool,
+    span: &tracing::Span,
+) -> Response {
+    let permit = if over_cap {
+        None
+    } else {
+        shared.in_flight.try_acquire().ok()
+    };
+    let Some(_permit) = permit else {
+        if !over_cap {
+            METRICS.shed.inc();
+        }
+        return ApiError::Unavailable("the server is overloaded; try again shortly".into())
+            .into_response();
+    };
+    let mut routes = warp::service(shared.routes.filter.clone());
+    let call = routes.call(request).instrument(span.clone());
+    match tokio::time::timeout(shared.options.request_timeout, call).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(never)) => match never {},
+        Err(_) => span.in_scope(|| {
+            tracing::warn!("request timed out");
+            ApiError::Unavailable("the request took too long; try again".into()).into_response()
+        }),
+    }
+}
+
+/// Whether the client waits for `100 Continue` before it sends its body
+/// (hyper sends it when the body is first read).
+fn expects_continue(headers: &HeaderMap) -> bool {
+    headers
+        .get(EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+}
+
+/// At most this much of a body left unread is read and thrown away before
+/// the answer goes out...
+const LINGER_BYTES: u64 = 4 * 1024 * 1024;
+
+/// ...for at most this long...
+const LINGER_TIME: Duration = Duration::from_secs(5);
+
+/// ...and only while the client keeps sending.
+const LINGER_IDLE: Duration = Duration::from_secs(1);
+
+/// Reads and discards what is left of a request body, within
+/// [`LINGER_BYTES`], [`LINGER_TIME`] and [`LINGER_IDLE`], before the
+/// answer is sent.
+///
+/// A client that sends its whole body without waiting for `100 Continue`
+/// (browsers, most HTTP libraries) is still writing when a refusal (413,
+/// 401, 503) is ready. Closing the connection then, with its data unread,
+/// makes the kernel reset it, and the reset discards the answer before the
+/// client reads it. Reading the rest first lets the answer arrive, and the
+/// connection can even be kept. A body too large to drain within the
+/// bounds is not drained at all: its connection is closed as before.
+async fn linger(mut body: Incoming) {
+    if body.size_hint().lower() > LINGER_BYTES {
+        return;
+    }
+    let drain = async {
+        let mut read = 0u64;
+        while let Ok(Some(Ok(frame))) = tokio::time::timeout(LINGER_IDLE, body.frame()).await {
+            read += frame.data_ref().map_or(0, |data| data.len() as u64);
+            if read > LINGER_BYTES {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, drain).await;
+}
+
+/// What a request's body handed back when dropped before its end.
+struct Unread {
+    body: Incoming,
+    /// Someone read from it, so hyper has sent `100 Continue`.
+    polled: bool,
+}
+
+/// A request body that hands back whatever its reader left unread, so the
+/// server can drain it ([`linger`]).
+struct Watched {
+    body: Option<Incoming>,
+    polled: bool,
+    /// The body ended, or failed: nothing is left to drain.
+    done: bool,
+    unread: Option<oneshot::Sender<Unread>>,
+}
+
+impl Watched {
+    fn new(body: Incoming, unread: oneshot::Sender<Unread>) -> Watched {
+        Watched {
+            body: Some(body),
+            polled: false,
+            done: false,
+            unread: Some(unread),
+        }
+    }
+}
+
+impl Body for Watched {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        this.polled = true;
+        let Some(body) = this.body.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let polled = Pin::new(body).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None | Some(Err(_)))) {
+            this.done = true;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done || self.body.as_ref().is_none_or(Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        if let (Some(body), Some(unread)) = (self.body.take(), self.unread.take()) {
+            if !self.done && !body.is_end_stream() {
+                let polled = self.polled;
+                let _ = unread.send(Unread { body, polled });
+            }
+        }
+    }
 }
 
 /// The method as a metrics and log label: the standard methods by name,
@@ -274,19 +436,28 @@ fn request_id(headers: &warp::http::HeaderMap) -> String {
     format!("{:032x}", rand::random::<u128>())
 }
 
-/// Answers a connection over the cap with 503 and closes it.
-async fn refuse(mut stream: TcpStream) {
-    const BODY: &str = r#"{"errors":{"body":["the server is overloaded; try again shortly"]}}"#;
-    let response = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
-         content-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{BODY}",
-        BODY.len()
-    );
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        let _ = stream.write_all(response.as_bytes()).await;
-        let _ = stream.shutdown().await;
-    })
-    .await;
+/// How long a connection over the cap has to send its request.
+const REFUSAL_HEADER_TIME: Duration = Duration::from_secs(2);
+
+/// Answers a connection over the cap: its request gets 503 (through
+/// [`handle`], so with the CORS headers, the request id and the draining
+/// of its body that any answer has), and the connection is closed. It
+/// holds no place among the connections served.
+async fn refuse(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(REFUSAL_HEADER_TIME)
+        .keep_alive(false);
+    let service = TowerToHyperService::new(Handler {
+        shared,
+        peer,
+        over_cap: true,
+    });
+    let connection = http.serve_connection(TokioIo::new(stream), service);
+    let bound = REFUSAL_HEADER_TIME + LINGER_TIME + Duration::from_secs(1);
+    if let Ok(Err(error)) = tokio::time::timeout(bound, connection).await {
+        tracing::debug!(%error, "refused connection ended with an error");
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! Tokens: HS256 JWTs whose `sub` is the user id and whose `ver` is the
 //! user's credential version, so a password change revokes older tokens.
+//! Each carries a random `jti`, so no two sign-ins share a token and one
+//! session can be signed out alone (by its [`digest`]).
 //!
 //! The algorithm is pinned in validation (no `alg: none`, no RS/HS
 //! confusion), `exp` is required, and keys are built once at start. A
@@ -13,8 +15,11 @@ use jsonwebtoken::{
 };
 use serde::{Deserialize, Serialize};
 
+use sha2::{Digest, Sha256};
+
 use crate::domain::views::UserRecord;
 use crate::domain::UserId;
+use crate::store::TokenDigest;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
@@ -24,6 +29,10 @@ struct Claims {
     exp: u64,
     /// Credential version at issue time.
     ver: i64,
+    /// Random: makes each issued token unique. Absent from tokens issued
+    /// before it existed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    jti: String,
 }
 
 /// Who a verified token speaks for.
@@ -31,6 +40,8 @@ struct Claims {
 pub struct TokenClaims {
     pub user: UserId,
     pub credential_version: i64,
+    /// When the token expires, in Unix seconds.
+    pub expires_at: u64,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -80,6 +91,7 @@ impl Tokens {
             iat,
             exp: iat + self.lifetime_secs,
             ver: user.credential_version,
+            jti: format!("{:032x}", rand::random::<u128>()),
         };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| format!("cannot sign token: {e}"))
@@ -96,6 +108,7 @@ impl Tokens {
                     return Ok(TokenClaims {
                         user: UserId(user),
                         credential_version: data.claims.ver,
+                        expires_at: data.claims.exp,
                     });
                 }
                 Err(e) if matches!(e.kind(), ErrorKind::InvalidSignature) => continue,
@@ -108,6 +121,12 @@ impl Tokens {
         }
         Err(last)
     }
+}
+
+/// What a signed-out token is remembered by: the SHA-256 digest of its
+/// text, so the database never holds a token that could be replayed.
+pub fn digest(token: &str) -> TokenDigest {
+    Sha256::digest(token.as_bytes()).into()
 }
 
 fn now_secs() -> u64 {
@@ -140,13 +159,22 @@ mod tests {
     fn issued_tokens_verify_with_user_and_version() {
         let tokens = Tokens::new(SECRET, None, 3600);
         let token = tokens.issue(&user()).unwrap();
-        assert_eq!(
-            tokens.verify(&token),
-            Ok(TokenClaims {
-                user: UserId(42),
-                credential_version: 3
-            })
+        let claims = tokens.verify(&token).unwrap();
+        assert_eq!((claims.user, claims.credential_version), (UserId(42), 3));
+        let lifetime = claims.expires_at.saturating_sub(now_secs());
+        assert!((3590..=3600).contains(&lifetime), "{lifetime}");
+    }
+
+    #[test]
+    fn two_sign_ins_in_the_same_second_get_different_tokens() {
+        let tokens = Tokens::new(SECRET, None, 3600);
+        let now = now_secs();
+        let (a, b) = (
+            tokens.issue_at(&user(), now).unwrap(),
+            tokens.issue_at(&user(), now).unwrap(),
         );
+        assert_ne!(a, b);
+        assert_ne!(digest(&a), digest(&b));
     }
 
     #[test]

@@ -5,9 +5,10 @@ use serde::Deserialize;
 use warp::http::StatusCode;
 use warp::reply::{Reply as _, Response};
 
+use super::error::ApiError;
 use super::extract::parse_json;
+use super::reply::{enveloped, json};
 use super::route::{route, Call, Reply, Route};
-use super::{enveloped, json, ApiError};
 use crate::domain::article::{ArticleChanges, ArticleFilter, NewArticle, Page};
 use crate::domain::views::ArticleView;
 use crate::store;

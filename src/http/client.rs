@@ -6,9 +6,17 @@ use std::net::IpAddr;
 
 use warp::http::HeaderMap;
 
-/// The client's address, put into each request's extensions by the server.
+/// Who sent a request, put into its extensions by the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ClientAddr(pub IpAddr);
+pub struct ClientAddr {
+    /// The client's address.
+    pub ip: IpAddr,
+    /// The browser is known to have reached this server over plain HTTP:
+    /// it connected directly (this server speaks only plain HTTP), or a
+    /// trusted proxy says so in `X-Forwarded-Proto`. Through a proxy that
+    /// says nothing, it is not known.
+    pub plain_http: bool,
+}
 
 /// An IPv4 or IPv6 network such as `10.0.0.0/8`; a bare address is a /32 or /128.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,8 +84,30 @@ impl TrustedProxies {
         self.0.iter().any(|net| net.contains(ip))
     }
 
+    /// Who sent a request that arrived from `peer`.
+    pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> ClientAddr {
+        if !self.trusts(peer) {
+            return ClientAddr {
+                ip: peer,
+                plain_http: true,
+            };
+        }
+        // The proxy nearest to this server speaks last.
+        let forwarded_proto = headers
+            .get_all("x-forwarded-proto")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .next_back()
+            .map(str::trim);
+        ClientAddr {
+            ip: self.client_addr(peer, headers),
+            plain_http: forwarded_proto.is_some_and(|proto| proto.eq_ignore_ascii_case("http")),
+        }
+    }
+
     /// The client address for a request from `peer`.
-    pub fn client_addr(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    fn client_addr(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         if !self.trusts(peer) {
             return peer;
         }
@@ -165,7 +195,27 @@ mod tests {
             (proxy, headers(&["garbage"]), proxy, "unparsable header"),
         ];
         for (peer, headers, expected, why) in cases {
-            assert_eq!(proxies.client_addr(peer, &headers), expected, "{why}");
+            assert_eq!(proxies.client(peer, &headers).ip, expected, "{why}");
         }
+    }
+
+    #[test]
+    fn plain_http_is_known_from_a_direct_peer_or_a_proxy_that_says_so() {
+        let proxies = TrustedProxies::parse(&["10.0.0.0/8".into()]).unwrap();
+        let direct: IpAddr = "192.168.1.20".parse().unwrap();
+        let proxy: IpAddr = "10.0.0.5".parse().unwrap();
+        assert!(proxies.client(direct, &HeaderMap::new()).plain_http);
+        let mut told = HeaderMap::new();
+        told.insert("x-forwarded-proto", "https, http".parse().unwrap());
+        assert!(
+            proxies.client(proxy, &told).plain_http,
+            "the nearest proxy's word"
+        );
+        told.insert("x-forwarded-proto", "HTTPS".parse().unwrap());
+        assert!(!proxies.client(proxy, &told).plain_http);
+        assert!(
+            !proxies.client(proxy, &HeaderMap::new()).plain_http,
+            "a proxy that says nothing may terminate TLS"
+        );
     }
 }

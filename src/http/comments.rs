@@ -5,9 +5,10 @@ use serde::Deserialize;
 use warp::http::StatusCode;
 use warp::reply::Reply as _;
 
+use super::error::ApiError;
 use super::extract::parse_json;
+use super::reply::enveloped;
 use super::route::{route, Call, Reply, Route};
-use super::{enveloped, ApiError};
 use crate::domain::comment::parse_comment_body;
 use crate::store::{Entity, StoreError};
 

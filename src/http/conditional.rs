@@ -12,7 +12,7 @@ use warp::http::header::{
 use warp::http::{Method, StatusCode};
 use warp::reply::{Reply as _, Response};
 
-use super::ApiError;
+use super::error::ApiError;
 
 /// What a GET request brings to revalidation.
 pub struct Revalidation {

@@ -119,7 +119,7 @@ impl Reply for ApiError {
             tracing::error!(%cause, "internal error");
         }
         let body = serde_json::json!({ "errors": { "body": self.messages() } });
-        let mut response = super::json(self.status(), &body);
+        let mut response = super::reply::json(self.status(), &body);
         let headers = response.headers_mut();
         match self {
             ApiError::Unauthorized(_) => {

@@ -9,8 +9,9 @@ use serde::de::DeserializeOwned;
 use warp::http::HeaderMap;
 use warp::Buf;
 
-use super::{ApiError, Ctx};
-use crate::auth::jwt::TokenError;
+use super::context::Ctx;
+use super::error::ApiError;
+use crate::auth::jwt::{self, TokenError};
 use crate::domain::views::UserRecord;
 use crate::domain::UserId;
 
@@ -20,6 +21,8 @@ pub struct AuthUser {
     pub user: UserRecord,
     /// The token as presented, returned again by `GET /user`.
     pub token: String,
+    /// When that token expires, in Unix seconds.
+    pub expires_at: u64,
 }
 
 impl AuthUser {
@@ -107,16 +110,18 @@ pub(super) async fn authenticate(ctx: &Ctx, headers: &HeaderMap) -> AuthResult {
 }
 
 /// The user a token speaks for: it must verify, its user must still exist,
-/// and its credential version must be current (a password change revokes
-/// every earlier token, and every session that holds one).
+/// its credential version must be current (a password change revokes
+/// every earlier token, and every session that holds one), and it must not
+/// have been signed out. One query answers the last three.
 pub async fn verify_token(ctx: &Ctx, token: String) -> Result<AuthUser, ApiError> {
     let claims = ctx.tokens.verify(&token).map_err(|e| match e {
         TokenError::Expired => ApiError::Unauthorized("token has expired; log in again"),
         TokenError::Invalid => ApiError::Unauthorized("token is invalid"),
     })?;
-    let user = ctx
+    let digest = jwt::digest(&token);
+    let (user, signed_out) = ctx
         .db
-        .run(move |store| store.user_by_id(claims.user))
+        .run(move |store| store.token_user(claims.user, &digest))
         .await
         .map_err(|e| match e {
             crate::store::StoreError::NotFound(_) => {
@@ -129,7 +134,16 @@ pub async fn verify_token(ctx: &Ctx, token: String) -> Result<AuthUser, ApiError
             "token was revoked by a password change; log in again",
         ));
     }
-    Ok(AuthUser { user, token })
+    if signed_out {
+        return Err(ApiError::Unauthorized(
+            "token was revoked: its session was signed out; log in again",
+        ));
+    }
+    Ok(AuthUser {
+        user,
+        token,
+        expires_at: claims.expires_at,
+    })
 }
 
 /// Decoded `key=value` pairs; the first occurrence of a key wins, and empty

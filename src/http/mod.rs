@@ -1,22 +1,36 @@
-//! The HTTP API under `/api`, built with warp.
+//! The HTTP API under `/api`, built with warp, and the dispatcher that
+//! serves it and the web app's pages.
 //!
-//! Each resource module (users, profiles, articles, comments, tags, the
-//! contract, ops) lists its endpoints in a route table, one line each ([`route`]);
-//! [`routes`] serves the tables through one dispatcher that also answers
-//! 404, and 405 with an `Allow` header derived from the same tables, then
-//! adds CORS. Every other path belongs to the web app ([`Site`]), whose
-//! pages are served by the same dispatcher from their own table, outside
-//! CORS.
+//! This file holds only what dispatches: the route tables in matching
+//! order, [`routes`], and the answer to a path or method no route serves
+//! (404, and 405 with an `Allow` header derived from the same tables).
+//! Every path the API does not know belongs to the web app ([`Site`]),
+//! whose pages are served by the same dispatcher from their own table.
+//!
+//! - Resources, one module each with its route table, one line per
+//!   endpoint ([`route`]): users, profiles, articles, comments, tags, the
+//!   contract, ops.
+//! - Shared by them and by the pages: [`context`] (what every handler may
+//!   use), [`reply`] (JSON replies), [`error`] (the one error type),
+//!   [`extract`] (body, caller, query), [`account`] (signing up, in and
+//!   out, changing an account).
+//! - Around every request, applied by the server: [`cors`], [`conditional`]
+//!   (revalidation), [`client`] (who is asking).
+//!
 //! Handlers return `Result<Response, ApiError>`: application errors are
 //! replies, never rejections.
 
+pub mod account;
 pub mod client;
 pub mod conditional;
+pub mod context;
 pub mod contract;
+pub mod cors;
 pub mod error;
 pub mod extract;
 pub mod ops;
 pub mod rejection;
+pub mod reply;
 pub mod route;
 pub mod site;
 
@@ -24,42 +38,20 @@ mod articles;
 mod comments;
 mod profiles;
 mod tags;
-pub mod users;
+mod users;
 
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use serde::Serialize;
 use warp::filters::BoxedFilter;
-use warp::http::{HeaderMap, Method, StatusCode};
+use warp::http::{HeaderMap, Method};
 use warp::path::FullPath;
 use warp::reply::{Reply, Response};
 use warp::Filter;
 
+pub use context::Ctx;
+use cors::{Cors, Verdict};
 pub use error::ApiError;
-use route::{Call, Handler, Resolved, Table};
-
-use crate::auth::jwt::Tokens;
-use crate::auth::limits::Limits;
-use crate::auth::password::Passwords;
-use crate::store::Db;
-
-/// What every handler may use; cheap to clone.
-#[derive(Clone)]
-pub struct Ctx {
-    pub db: Db,
-    pub tokens: Arc<Tokens>,
-    pub passwords: Passwords,
-    pub limits: Arc<Limits>,
-    /// Largest accepted request body, in bytes.
-    pub max_body_bytes: u64,
-    /// Set once shutdown begins: `/readyz` then fails so traffic moves away.
-    pub draining: Arc<AtomicBool>,
-    /// The schema version this release needs (readiness checks it).
-    pub schema_needed: i64,
-    /// The web app's base path and cookie policy.
-    pub site: site::SiteConfig,
-}
+use route::{Call, Miss, MissHandler, Resolved, Table};
 
 /// Every endpoint, in matching order; `/metrics` last, so the API's
 /// address can serve all but it when metrics have an address of their own.
@@ -86,58 +78,41 @@ const WITHOUT_METRICS: Table = match GROUPS.split_last() {
 /// `metrics_listen`'s address.
 const METRICS_ONLY: Table = Table(&[ops::METRICS]);
 
-/// A JSON response with `status`.
-pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
-    warp::reply::with_status(warp::reply::json(value), status).into_response()
-}
-
-/// `{"<key>": value}` with `status`, serialized straight from `value`
-/// (no intermediate JSON tree).
-pub(crate) fn enveloped<T: Serialize>(
-    status: StatusCode,
-    key: &'static str,
-    value: &T,
-) -> Response {
-    json(status, &Envelope { key, value })
-}
-
-struct Envelope<'a, T> {
-    key: &'static str,
-    value: &'a T,
-}
-
-impl<T: Serialize> Serialize for Envelope<'_, T> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = serializer.serialize_map(Some(1))?;
-        map.serialize_entry(self.key, self.value)?;
-        map.end()
-    }
-}
-
 fn into_response<R: Reply>(reply: R) -> Response {
     reply.into_response()
 }
 
 /// The web app's part of the service, supplied by the layer that renders
-/// pages: its routes, its answer for an unknown page, and what it adds to
-/// every page's response (security headers).
+/// pages: its routes, its answer for a path or method no page serves, and
+/// what it adds to every page's response (security headers).
 #[derive(Clone, Copy)]
 pub struct Site {
     pub pages: Table,
-    pub not_found: Handler,
+    pub miss: MissHandler,
     pub finish: fn(Response) -> Response,
 }
 
-/// What one listener serves: the filter that answers, and the route tables
-/// whose templates label its requests in metrics and logs.
+/// What one listener serves: the filter that answers, the route tables
+/// whose templates label its requests in metrics and logs, and the CORS
+/// policy of its API paths.
 #[derive(Clone)]
 pub struct Served {
     pub filter: BoxedFilter<(Response,)>,
     pub tables: Vec<Table>,
+    pub cors: Option<Cors>,
 }
 
 impl Served {
+    /// The CORS verdict on a request; pages are not CORS resources (a
+    /// page's own forms post with an `Origin` that a strict list would
+    /// refuse, and they check it themselves).
+    pub fn cors(&self, method: &Method, path: &str, headers: &HeaderMap) -> Verdict {
+        match &self.cors {
+            Some(cors) if is_api_path(path) => cors.check(method, headers),
+            _ => Verdict::NotCors,
+        }
+    }
+
     /// The route template of a request, or `None` for an unknown path.
     pub fn label(&self, method: &Method, path: &str) -> Option<&'static str> {
         self.tables
@@ -154,22 +129,24 @@ fn is_api_path(path: &str) -> bool {
         || !matches!(ALL.resolve(&Method::GET, path), Resolved::Unknown)
 }
 
-/// The API's answer for a path it does not know.
-const NO_RESOURCE: Handler = |call| {
+/// The API's answer for a path it does not know, or a method a path does
+/// not take (with `Allow`).
+const API_MISS: MissHandler = |call, miss| {
     Box::pin(async move {
-        Err(ApiError::NotFound(format!(
-            "no resource at {}",
-            call.path()
-        )))
+        match miss {
+            Miss::Unknown => ApiError::NotFound(format!("no resource at {}", call.path())),
+            Miss::WrongMethod(allow) => ApiError::MethodNotAllowed(allow),
+        }
+        .into_response()
     })
 };
 
-/// Serves `table`: the matching route's handler, else 405 with the path's
-/// methods, else `unknown`.
+/// Serves `table`: the matching route's handler, else `miss` (405 with the
+/// path's methods, or 404).
 fn dispatch(
     ctx: Arc<Ctx>,
     table: Table,
-    unknown: Handler,
+    miss: MissHandler,
 ) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
     warp::method()
         .and(warp::path::full())
@@ -181,16 +158,19 @@ fn dispatch(
             move |method: Method, path: FullPath, query, headers: HeaderMap, body, client| {
                 let ctx = Arc::clone(&ctx);
                 async move {
-                    let (handler, params) = match table.resolve(&method, path.as_str()) {
-                        Resolved::Found(route, params) => (route.handler, params),
-                        Resolved::WrongMethod(allow) => {
-                            return ApiError::MethodNotAllowed(allow).into_response();
-                        }
-                        Resolved::Unknown => (unknown, Vec::new()),
+                    let (route, params) = match table.resolve(&method, path.as_str()) {
+                        Resolved::Found(route, params) => (Ok(route), params),
+                        Resolved::WrongMethod(allow) => (Err(Miss::WrongMethod(allow)), Vec::new()),
+                        Resolved::Unknown => (Err(Miss::Unknown), Vec::new()),
                     };
                     let path = path.as_str().to_owned();
                     let call = Call::new(ctx, path, params, query, headers, body, client);
-                    handler(call).await.unwrap_or_else(Reply::into_response)
+                    match route {
+                        Ok(route) => (route.handler)(call)
+                            .await
+                            .unwrap_or_else(Reply::into_response),
+                        Err(why) => miss(call, why).await,
+                    }
                 }
             },
         )
@@ -198,50 +178,26 @@ fn dispatch(
 
 /// `/metrics` alone, for `metrics_listen`.
 pub fn metrics_routes(ctx: Ctx) -> Served {
-    let filter = dispatch(Arc::new(ctx), METRICS_ONLY, NO_RESOURCE)
+    let filter = dispatch(Arc::new(ctx), METRICS_ONLY, API_MISS)
         .recover(rejection::recover)
         .map(into_response)
         .boxed();
     Served {
         filter,
         tables: vec![METRICS_ONLY],
+        cors: None,
     }
 }
 
-/// Options for CORS, from configuration: `*` or a list of origins.
-pub struct CorsOrigins(pub Vec<String>);
-
 /// Every route of the service: the API, and the web app's pages on every
 /// other path. `/metrics` is among them unless it is served on its own
-/// address.
-pub fn routes(ctx: Ctx, cors: &CorsOrigins, with_metrics: bool, site: Site) -> Served {
+/// address. `cors` is applied by the server to the API's paths.
+pub fn routes(ctx: Ctx, cors: Cors, with_metrics: bool, site: Site) -> Served {
     let table = if with_metrics { ALL } else { WITHOUT_METRICS };
-    let mut cors_filter = warp::cors()
-        .allow_methods(["GET", "POST", "PUT", "DELETE", "OPTIONS"])
-        .allow_headers([
-            "authorization",
-            "content-type",
-            "x-requested-with",
-            "x-request-id",
-            "if-none-match",
-        ])
-        // Readable by a browser client: the id to quote in a report, how
-        // long to wait after a 429 or 503, and the tag to revalidate with.
-        .expose_headers(["x-request-id", "retry-after", "etag"])
-        .max_age(3600);
-    cors_filter = if cors.0.iter().any(|o| o == "*") {
-        cors_filter.allow_any_origin()
-    } else {
-        cors_filter.allow_origins(cors.0.iter().map(String::as_str))
-    };
     let ctx = Arc::new(ctx);
-    let api = dispatch(Arc::clone(&ctx), table, NO_RESOURCE)
-        .with(cors_filter)
+    let api = dispatch(Arc::clone(&ctx), table, API_MISS)
         .recover(rejection::recover)
         .map(into_response);
-    // Pages are not CORS resources: a page's own forms post with an
-    // `Origin` that a strict CORS list would refuse. They check it
-    // themselves.
     let pages = warp::path::full()
         .and_then(|path: FullPath| async move {
             if is_api_path(path.as_str()) {
@@ -251,7 +207,7 @@ pub fn routes(ctx: Ctx, cors: &CorsOrigins, with_metrics: bool, site: Site) -> S
             }
         })
         .untuple_one()
-        .and(dispatch(ctx, site.pages, site.not_found))
+        .and(dispatch(ctx, site.pages, site.miss))
         .map(site.finish);
     let filter = pages
         .or(api)
@@ -265,6 +221,7 @@ pub fn routes(ctx: Ctx, cors: &CorsOrigins, with_metrics: bool, site: Site) -> S
     Served {
         filter,
         tables: vec![table, site.pages],
+        cors: Some(cors),
     }
 }
 

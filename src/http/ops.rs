@@ -9,8 +9,10 @@ use std::sync::atomic::Ordering;
 use warp::http::{header, HeaderValue, StatusCode};
 use warp::reply::Reply as _;
 
+use super::context::Ctx;
+use super::error::ApiError;
+use super::reply::json;
 use super::route::{route, Call, Reply, Route};
-use super::{json, ApiError, Ctx};
 use crate::telemetry::metrics::METRICS as REGISTRY;
 
 pub const PROBES: &[Route] = &[

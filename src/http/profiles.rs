@@ -4,7 +4,7 @@
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-use super::enveloped;
+use super::reply::enveloped;
 use super::route::{route, Call, Reply, Route};
 use crate::domain::views::Profile;
 

@@ -18,8 +18,9 @@ use warp::reply::Response;
 use warp::Buf;
 
 use super::client::ClientAddr;
+use super::context::Ctx;
+use super::error::ApiError;
 use super::extract::{authenticate, read_limited, AuthResult, AuthUser, QueryPairs};
-use super::{ApiError, Ctx};
 
 /// The methods the API serves. HEAD is answered wherever GET is (the
 /// server turns it into a GET and drops the body), so it needs no routes.
@@ -125,6 +126,17 @@ pub enum Resolved<'t> {
     WrongMethod(String),
     Unknown,
 }
+
+/// Why no route of a table serves a request.
+pub enum Miss {
+    /// No route has this path (404).
+    Unknown,
+    /// The path exists with other methods, listed for `Allow` (405).
+    WrongMethod(String),
+}
+
+/// A table's answer to a [`Miss`]: JSON for the API, a page for the web app.
+pub type MissHandler = fn(Call, Miss) -> Pin<Box<dyn Future<Output = Response> + Send>>;
 
 /// A set of routes, first match wins (so `/api/articles/feed` is listed
 /// before `/api/articles/:slug`).
@@ -274,9 +286,9 @@ impl Call {
         QueryPairs::parse(&self.query)
     }
 
-    /// The client's address, when the request came through the server.
-    pub fn client_addr(&self) -> Option<std::net::IpAddr> {
-        self.client.as_ref().map(|addr| addr.0)
+    /// Who sent the request, when it came through the server.
+    pub fn client_addr(&self) -> Option<ClientAddr> {
+        self.client
     }
 
     /// The client's address as a limiter key (see [`super::client`]).
@@ -285,7 +297,7 @@ impl Call {
     pub fn client(&self) -> String {
         self.client
             .as_ref()
-            .map_or_else(|| "unknown".to_owned(), |addr| addr.0.to_string())
+            .map_or_else(|| "unknown".to_owned(), |addr| addr.ip.to_string())
     }
 }
 

@@ -6,6 +6,8 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+use super::client::ClientAddr;
+
 /// When the session cookie carries `Secure` (`cookie_secure`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -30,6 +32,16 @@ impl CookieSecure {
             CookieSecure::Never => false,
             CookieSecure::Auto => !client.is_some_and(|ip| ip.is_loopback()),
         }
+    }
+
+    /// Whether the browser of `client` will refuse the cookie: it is
+    /// `Secure`, and the browser reached this server over plain HTTP from
+    /// another machine (a browser keeps a `Secure` cookie only from HTTPS,
+    /// or from `localhost`).
+    pub fn dropped_by(self, client: Option<ClientAddr>) -> bool {
+        client.is_some_and(|client| {
+            client.plain_http && !client.ip.is_loopback() && self.applies(Some(client.ip))
+        })
     }
 }
 
@@ -87,5 +99,29 @@ mod tests {
         assert!(CookieSecure::Auto.applies(None));
         assert!(CookieSecure::Always.applies(Some(loopback)));
         assert!(!CookieSecure::Never.applies(Some(remote)));
+    }
+
+    #[test]
+    fn a_secure_cookie_is_dropped_over_plain_http_from_another_machine() {
+        let lan = |plain_http| ClientAddr {
+            ip: "192.168.1.20".parse().unwrap(),
+            plain_http,
+        };
+        let local = ClientAddr {
+            ip: "127.0.0.1".parse().unwrap(),
+            plain_http: true,
+        };
+        assert!(CookieSecure::Auto.dropped_by(Some(lan(true))));
+        assert!(CookieSecure::Always.dropped_by(Some(lan(true))));
+        assert!(!CookieSecure::Never.dropped_by(Some(lan(true))));
+        assert!(
+            !CookieSecure::Auto.dropped_by(Some(lan(false))),
+            "HTTPS at a proxy"
+        );
+        assert!(
+            !CookieSecure::Always.dropped_by(Some(local)),
+            "localhost keeps it"
+        );
+        assert!(!CookieSecure::Auto.dropped_by(None));
     }
 }

@@ -2,7 +2,7 @@
 
 use warp::http::StatusCode;
 
-use super::enveloped;
+use super::reply::enveloped;
 use super::route::{route, Call, Reply, Route};
 
 pub const ROUTES: &[Route] = &[route!(GET "/api/tags" => list_tags)];

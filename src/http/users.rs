@@ -5,12 +5,13 @@ use serde::{Deserialize, Deserializer, Serialize};
 use warp::http::StatusCode;
 use warp::reply::Response;
 
+use super::account::{change_account, sign_in, sign_up};
+use super::error::ApiError;
 use super::extract::parse_json;
+use super::reply::json;
 use super::route::{route, Call, Reply, Route};
-use super::{json, ApiError, Ctx};
-use crate::domain::user::{email_key, NewUser, UserChanges};
+use crate::domain::user::UserChanges;
 use crate::domain::views::UserRecord;
-use crate::domain::UserId;
 
 pub const ROUTES: &[Route] = &[
     route!(POST "/api/users/login" => login),
@@ -102,27 +103,6 @@ async fn register(mut call: Call) -> Reply {
     Ok(user_reply(StatusCode::CREATED, &user, &token))
 }
 
-/// Registration as the API and the web app share it: the domain's checks,
-/// the per-address limit, the hash, the store; then a token.
-pub async fn sign_up(
-    ctx: &Ctx,
-    client: &str,
-    username: Option<&str>,
-    email: Option<&str>,
-    password: Option<&str>,
-) -> Result<(UserRecord, String), ApiError> {
-    let new = NewUser::parse(username, email, password).map_err(ApiError::Unprocessable)?;
-    // Counted whatever the outcome: each valid attempt costs a hash.
-    ctx.limits.registrations_per_address.acquire(client).await?;
-    let hash = ctx.passwords.hash(new.password.expose().to_owned()).await?;
-    let user = ctx
-        .db
-        .run(move |store| store.create_user(&new, &hash))
-        .await?;
-    let token = ctx.tokens.issue(&user).map_err(ApiError::Internal)?;
-    Ok((user, token))
-}
-
 /// The same 401 for an unknown email and a wrong password, after the same
 /// amount of hashing work. Failures are counted per email and per client
 /// address; past either limit, 429.
@@ -133,49 +113,6 @@ async fn login(mut call: Call) -> Reply {
     let (user, token) =
         sign_in(&call.ctx, &call.client(), dto.user.email, dto.user.password).await?;
     Ok(user_reply(StatusCode::OK, &user, &token))
-}
-
-/// Login as the API and the web app share it, limits included.
-pub async fn sign_in(
-    ctx: &Ctx,
-    client: &str,
-    email: Option<String>,
-    password: Option<String>,
-) -> Result<(UserRecord, String), ApiError> {
-    let mut problems = Vec::new();
-    let email = email.filter(|e| !e.trim().is_empty());
-    let password = password.filter(|p| !p.is_empty());
-    if email.is_none() {
-        problems.push("email can't be blank".to_owned());
-    }
-    if password.is_none() {
-        problems.push("password can't be blank".to_owned());
-    }
-    let (Some(email), Some(password)) = (email, password) else {
-        return Err(ApiError::Unprocessable(problems));
-    };
-    let key = email_key(&email);
-    // Counted before hashing, so concurrent guesses cannot all slip past
-    // the limit; forgiven unless the password turns out wrong.
-    let attempt = ctx.limits.begin_login(&key, client).await?;
-    let lookup = key.clone();
-    let user = ctx
-        .db
-        .run(move |store| store.user_by_email(&lookup))
-        .await?;
-    let hash = user.as_ref().map(|u| u.password_hash.clone());
-    let verified = ctx.passwords.verify(password, hash).await?;
-    match user {
-        Some(user) if verified => {
-            attempt.succeeded().await;
-            let token = ctx.tokens.issue(&user).map_err(ApiError::Internal)?;
-            Ok((user, token))
-        }
-        _ => {
-            attempt.failed();
-            Err(ApiError::Unauthorized("email or password is invalid"))
-        }
-    }
 }
 
 /// The caller, with the token they presented.
@@ -201,23 +138,4 @@ async fn update_user(mut call: Call) -> Reply {
     .map_err(ApiError::Unprocessable)?;
     let (user, token) = change_account(&call.ctx, caller.id(), changes).await?;
     Ok(user_reply(StatusCode::OK, &user, &token))
-}
-
-/// Applies validated changes to an account, hashing a new password (which
-/// revokes earlier tokens); returns the account and a fresh token.
-pub async fn change_account(
-    ctx: &Ctx,
-    id: UserId,
-    changes: UserChanges,
-) -> Result<(UserRecord, String), ApiError> {
-    let hash = match &changes.password {
-        Some(password) => Some(ctx.passwords.hash(password.expose().to_owned()).await?),
-        None => None,
-    };
-    let user = ctx
-        .db
-        .run(move |store| store.update_user(id, &changes, hash.as_deref()))
-        .await?;
-    let token = ctx.tokens.issue(&user).map_err(ApiError::Internal)?;
-    Ok((user, token))
 }

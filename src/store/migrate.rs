@@ -49,6 +49,11 @@ pub const SQLITE: &[Migration] = &[
         name: "attempt_counts",
         sql: include_str!("../../sql/sqlite/V4__attempt_counts.sql"),
     },
+    Migration {
+        version: 5,
+        name: "signed_out_tokens",
+        sql: include_str!("../../sql/sqlite/V5__signed_out_tokens.sql"),
+    },
 ];
 
 /// The PostgreSQL migrations, oldest first (same versions as SQLite's).
@@ -72,6 +77,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 4,
         name: "attempt_counts",
         sql: include_str!("../../sql/postgres/V4__attempt_counts.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "signed_out_tokens",
+        sql: include_str!("../../sql/postgres/V5__signed_out_tokens.sql"),
     },
 ];
 

@@ -22,6 +22,10 @@ use crate::domain::views::{ArticlePage, ArticleView, CommentView, Profile, UserR
 use crate::domain::UserId;
 pub use database_url::DatabaseUrl;
 
+/// What a signed-out token is remembered by: the SHA-256 digest of its
+/// text, so the database never holds a usable token.
+pub type TokenDigest = [u8; 32];
+
 /// Which unique rule a write broke.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UniqueKey {
@@ -133,6 +137,13 @@ pub trait Store: Send + Sync {
     /// Creates an account. `Conflict(Username | Email)` when taken.
     fn create_user(&self, user: &NewUser, password_hash: &str) -> StoreResult<UserRecord>;
     fn user_by_id(&self, id: UserId) -> StoreResult<UserRecord>;
+    /// The account a token names, and whether that very token was signed
+    /// out ([`Store::sign_out_token`]), in one query.
+    fn token_user(&self, id: UserId, token: &TokenDigest) -> StoreResult<(UserRecord, bool)>;
+    /// Signs a token out: refused from now on by every process using this
+    /// database. Remembered until `expires_at` (Unix seconds), when the
+    /// token expires anyway; entries past that are removed here.
+    fn sign_out_token(&self, token: &TokenDigest, expires_at: i64) -> StoreResult<()>;
     /// Looks an account up by its email key (lowercased email).
     fn user_by_email(&self, email_key: &str) -> StoreResult<Option<UserRecord>>;
     /// Applies `changes`; a new `password_hash` bumps the credential version.

@@ -28,6 +28,20 @@ pub fn check_same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
+/// The path and query of the page a request came from, when `Referer`
+/// names a page of this host (as the browser sees it: with the base path).
+pub fn referring_path(headers: &HeaderMap) -> Option<&str> {
+    let host = headers.get(HOST)?.to_str().ok()?;
+    let referer = headers.get(REFERER)?.to_str().ok()?;
+    let rest = referer
+        .strip_prefix("http://")
+        .or_else(|| referer.strip_prefix("https://"))?;
+    let at = rest.find('/')?;
+    let (authority, path) = rest.split_at(at);
+    (authority.eq_ignore_ascii_case(host) && !authority.contains('@'))
+        .then(|| path.split('#').next().unwrap_or(path))
+}
+
 /// `host[:port]` of an absolute http(s) URL; `None` for anything else
 /// (including the `null` origin of sandboxed documents).
 fn authority(url: &str) -> Option<&str> {
@@ -68,6 +82,21 @@ mod tests {
         for case in same {
             assert!(check_same_origin(&headers(case)).is_ok(), "{case:?}");
         }
+    }
+
+    #[test]
+    fn the_referring_page_is_known_only_on_this_host() {
+        let from = |referer: &'static str| {
+            let map = headers(&[("host", "example.com"), ("referer", referer)]);
+            referring_path(&map).map(str::to_owned)
+        };
+        assert_eq!(
+            from("https://example.com/article/a?b=1#c").as_deref(),
+            Some("/article/a?b=1")
+        );
+        assert_eq!(from("https://evil.example/article/a"), None);
+        assert_eq!(from("https://example.com@evil.example/"), None);
+        assert_eq!(from("https://example.com"), None);
     }
 
     #[test]

@@ -17,7 +17,6 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 /// A form's `next` field: the page to show after the action, as a path of
 /// this site (`/article/how-to?x=1`). Anything else, including another
 /// host's address, falls back to `default`. Only ASCII: it becomes a
-/// `Location` header, and paths this site links to are percent-encoded. Only ASCII: it becomes a
 /// `Location` header, and paths this site links to are percent-encoded.
 pub fn next_page(next: Option<&str>, default: &str) -> String {
     match next {
@@ -32,6 +31,35 @@ pub fn next_page(next: Option<&str>, default: &str) -> String {
         }
         _ => default.to_owned(),
     }
+}
+
+/// `?next=<path>` for a link or a form action that must carry the page to
+/// return to (empty when there is none, or it is the home page).
+pub fn next_query(next: Option<&str>) -> String {
+    match next.filter(|path| *path != "/") {
+        Some(path) => format!("?next={}", encoded(path)),
+        None => String::new(),
+    }
+}
+
+/// What a query value must escape: all but the unreserved characters of
+/// RFC 3986 (letters, digits, `-`, `.`, `_`, `~`).
+const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `text` fit for a query value.
+pub fn encoded(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, QUERY_VALUE).to_string()
+}
+
+/// The page to return to after signing in, from a sign-in page's query.
+pub fn next_in_query(call: &Call) -> Option<String> {
+    let query = call.query().ok()?;
+    let next = next_page(query.get("next"), "");
+    (!next.is_empty()).then_some(next)
 }
 
 /// The body of a button's form: only where to go afterwards.
@@ -74,6 +102,16 @@ mod tests {
             assert_eq!(next_page(Some(hostile), "/"), "/", "{hostile}");
         }
         assert_eq!(next_page(None, "/home"), "/home");
+    }
+
+    #[test]
+    fn the_page_to_return_to_travels_encoded() {
+        assert_eq!(
+            next_query(Some("/article/a?b=1")),
+            "?next=%2Farticle%2Fa%3Fb%3D1"
+        );
+        assert_eq!(next_query(Some("/")), "");
+        assert_eq!(next_query(None), "");
     }
 
     #[test]

@@ -38,6 +38,6 @@ const GROUPS: &[&[Route]] = &[
 /// The web app as the HTTP layer serves it.
 pub const SITE: Site = Site {
     pages: Table(GROUPS),
-    not_found: |call| Box::pin(pages::not_found(call)),
+    miss: |call, miss| Box::pin(pages::miss(call, miss)),
     finish: render::secure_headers,
 };

@@ -97,7 +97,7 @@ fn cookie(call: &Call, value: &str, max_age: u64) -> HeaderValue {
     } else {
         &site.base_path
     };
-    let secure = if site.cookie_secure.applies(call.client_addr()) {
+    let secure = if site.cookie_secure.applies(call.client_addr().map(|c| c.ip)) {
         "; Secure"
     } else {
         ""

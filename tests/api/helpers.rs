@@ -497,3 +497,87 @@ impl Drop for ServerProcess {
         let _ = self.child.wait();
     }
 }
+
+/// A response read off a raw socket.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    /// The header lines, lowercased.
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Writes `head` (the request line and headers, `\r\n`-separated, without
+/// the blank line) and then all of `body` at once, without waiting for
+/// `100 Continue`, as browsers and most HTTP libraries do; then reads the
+/// answer to the end (the request says `Connection: close`). Any failure
+/// to write or read, a reset among them, is an `Err` naming the step.
+///
+/// The client is a blocking socket on a thread of its own, as a client in
+/// another process would be: it keeps writing while the server answers.
+pub async fn raw_exchange(
+    addr: SocketAddr,
+    head: &str,
+    body: &[u8],
+) -> Result<RawResponse, String> {
+    use std::io::{Read, Write};
+    let head = format!(
+        "{head}\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let body = body.to_vec();
+    let exchange = move || {
+        let mut stream = std::net::TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
+        let limit = Some(std::time::Duration::from_secs(20));
+        stream
+            .set_read_timeout(limit)
+            .and_then(|()| stream.set_write_timeout(limit))
+            .map_err(|e| format!("timeouts: {e}"))?;
+        stream
+            .write_all(head.as_bytes())
+            .map_err(|e| format!("writing the head: {e}"))?;
+        stream
+            .write_all(&body)
+            .map_err(|e| format!("writing the body: {e}"))?;
+        let mut answer = Vec::new();
+        stream
+            .read_to_end(&mut answer)
+            .map_err(|e| format!("reading the answer: {e}"))?;
+        parse_raw_response(&answer)
+    };
+    tokio::task::spawn_blocking(exchange)
+        .await
+        .map_err(|e| format!("the client thread failed: {e}"))?
+}
+
+/// Splits an HTTP/1.1 answer (with `Content-Length`) into its parts; the
+/// body must be complete.
+pub fn parse_raw_response(answer: &[u8]) -> Result<RawResponse, String> {
+    let text = String::from_utf8_lossy(answer);
+    let (head, _) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("no complete head in {} bytes: {text:?}", answer.len()))?;
+    let status = head
+        .get(9..12)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| format!("no status line: {head:?}"))?;
+    let head = head.to_ascii_lowercase();
+    let body = answer[head.len() + 4..].to_vec();
+    let declared: Option<usize> = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok());
+    if declared.is_some_and(|length| length != body.len()) {
+        return Err(format!(
+            "body cut short: {} of {declared:?} bytes",
+            body.len()
+        ));
+    }
+    Ok(RawResponse { status, head, body })
+}

@@ -485,6 +485,118 @@ async fn requests_beyond_the_in_flight_cap_are_shed_with_503() {
     assert!(shed > 0, "with one slot, concurrent logins are shed");
 }
 
+/// Holds a request in handling: its body is announced and never sent, so
+/// its handler waits for it. Dropping the stream ends it.
+async fn a_request_left_waiting(app: &TestApp) -> tokio::net::TcpStream {
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST /api/users HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         Content-Length: 100\r\n\r\n{{",
+        app.addr
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // Let the server take it in before the next request arrives.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stream
+}
+
+/// A request from a page on another origin, read off the socket.
+async fn from_another_origin(app: &TestApp) -> RawResponse {
+    raw_exchange(
+        app.addr,
+        "GET /api/tags HTTP/1.1\r\nOrigin: https://app.example",
+        b"",
+    )
+    .await
+    .expect("a whole answer")
+}
+
+/// What a browser on another origin needs to read a 503 and its wait.
+#[track_caller]
+fn assert_readable_from_another_origin(answer: &RawResponse, message: &str, context: &str) {
+    assert_eq!(answer.status, 503, "{context}: {}", answer.head);
+    assert!(
+        answer.text().contains(message),
+        "{context}: {}",
+        answer.text()
+    );
+    let header = |name: &str| {
+        answer
+            .head
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}: ")))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(
+        header("access-control-allow-origin"),
+        "https://app.example",
+        "{context}: {}",
+        answer.head
+    );
+    assert!(
+        header("access-control-expose-headers").contains("retry-after"),
+        "{context}: {}",
+        answer.head
+    );
+    assert_eq!(header("retry-after"), "1", "{context}");
+}
+
+/// The 503s the server makes itself, outside the routes, carry the same
+/// CORS headers as the routes' answers: shed for the in-flight cap, timed
+/// out, and refused for the connection cap.
+#[tokio::test]
+async fn the_servers_own_503s_are_readable_from_another_origin() {
+    let shedding = spawn_app_with(Backend::Sqlite, |c| c.max_in_flight = 1).await;
+    let _held = a_request_left_waiting(&shedding).await;
+    assert_readable_from_another_origin(
+        &from_another_origin(&shedding).await,
+        "overloaded",
+        "in-flight cap",
+    );
+
+    let capped = spawn_app_with(Backend::Sqlite, |c| c.max_connections = 1).await;
+    let _held = a_request_left_waiting(&capped).await;
+    assert_readable_from_another_origin(
+        &from_another_origin(&capped).await,
+        "overloaded",
+        "connection cap",
+    );
+
+    let slow = spawn_app_with(Backend::Sqlite, |c| c.request_timeout_secs = 1).await;
+    // A body announced and never sent: the request times out waiting.
+    let mut stream = tokio::net::TcpStream::connect(slow.addr).await.unwrap();
+    let head = format!(
+        "POST /api/users HTTP/1.1\r\nHost: {}\r\nOrigin: https://app.example\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{",
+        slow.addr
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        // Read up to the end of the answer's body: the connection may stay
+        // open, since the request's body never ended.
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut chunk).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&chunk[..n]);
+            if parse_raw_response(&answer).is_ok() {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "an answer within 10 s");
+    assert_readable_from_another_origin(
+        &parse_raw_response(&answer).expect("a whole answer"),
+        "took too long",
+        "request timeout",
+    );
+}
+
 #[tokio::test]
 async fn a_client_that_never_finishes_its_headers_is_disconnected() {
     let app = spawn_app_with(Backend::Sqlite, |c| c.header_read_timeout_secs = 1).await;

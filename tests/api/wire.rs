@@ -1,5 +1,6 @@
-//! On the wire: compression negotiated with `Accept-Encoding`, and
-//! conditional GET with weak `ETag`s and `If-None-Match`.
+//! On the wire: compression negotiated with `Accept-Encoding`, conditional
+//! GET with weak `ETag`s and `If-None-Match`, and refusals that reach a
+//! client still sending its body.
 
 use std::io::Read;
 
@@ -271,7 +272,58 @@ async fn the_contract_is_served_as_built(app: TestApp) {
     assert_eq!(status, 304);
 }
 
+/// Three times the 2 MiB limit's half: a body a browser sends whole.
+const OVERSIZED: usize = 3 * 1024 * 1024;
+
+/// A client that writes its whole body without waiting for `100 Continue`
+/// (browsers, Python's urllib, most libraries) must read the 413, every
+/// time: the server reads and drops the rest of the body before it
+/// answers, so the connection is not reset under the answer.
+async fn a_body_over_the_limit_sent_whole_gets_a_complete_413_every_time(app: TestApp) {
+    let body = vec![b'x'; OVERSIZED];
+    for attempt in 1..=20 {
+        let answer = raw_exchange(
+            app.addr,
+            "POST /api/articles HTTP/1.1\r\nContent-Type: application/json",
+            &body,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("attempt {attempt}: {e}"));
+        assert_eq!(answer.status, 413, "attempt {attempt}: {}", answer.head);
+        let error: Value = serde_json::from_slice(&answer.body)
+            .unwrap_or_else(|e| panic!("attempt {attempt}: {e}: {}", answer.text()));
+        assert_eq!(
+            error["errors"]["body"][0], "request body is larger than 2097152 bytes",
+            "attempt {attempt}"
+        );
+    }
+}
+
+/// A client that does wait for `100 Continue` (curl) is told 413 at once,
+/// and never asked for the body it announced.
+async fn a_client_waiting_for_100_continue_gets_413_without_sending_its_body(app: TestApp) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST /api/users HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         Content-Length: {OVERSIZED}\r\nExpect: 100-continue\r\n\r\n",
+        app.addr
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(read.is_ok(), "the connection was closed after the answer");
+    let answer = parse_raw_response(&answer).expect("a whole answer");
+    assert_eq!(answer.status, 413, "no 100 Continue first: {}", answer.head);
+}
+
 http_tests!(
+    a_body_over_the_limit_sent_whole_gets_a_complete_413_every_time,
+    a_client_waiting_for_100_continue_gets_413_without_sending_its_body,
     the_contract_is_served_as_built,
     large_bodies_are_compressed_as_the_client_prefers,
     small_bodies_go_out_as_they_are,

@@ -34,7 +34,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use super::attempts::{AttemptCounts, AttemptKey, AttemptLedger};
 use super::{
     migrate, AppliedMigration, Entity, PoolOptions, PoolState, Store, StoreError, StoreResult,
-    UniqueKey,
+    TokenDigest, UniqueKey,
 };
 use crate::domain::article::{ArticleChanges, ArticleFilter, NewArticle, Page};
 use crate::domain::user::{NewUser, UserChanges};
@@ -305,6 +305,14 @@ impl Store for PgStore {
 
     fn user_by_id(&self, id: UserId) -> StoreResult<UserRecord> {
         self.direct(|s| users::by_id(s, id))
+    }
+
+    fn token_user(&self, id: UserId, token: &TokenDigest) -> StoreResult<(UserRecord, bool)> {
+        self.direct(|s| users::by_token(s, id, token))
+    }
+
+    fn sign_out_token(&self, token: &TokenDigest, expires_at: i64) -> StoreResult<()> {
+        self.direct(|s| users::sign_out_token(s, token, expires_at))
     }
 
     fn user_by_email(&self, email_key: &str) -> StoreResult<Option<UserRecord>> {

@@ -6,7 +6,7 @@ use super::{to_time, Session};
 use crate::domain::user::{NewUser, UserChanges};
 use crate::domain::views::{Timestamp, UserRecord};
 use crate::domain::UserId;
-use crate::store::{Entity, StoreResult};
+use crate::store::{Entity, StoreResult, TokenDigest};
 
 const USER_BY_ID: &str =
     "SELECT id, username, email, bio, image, password_hash, credential_version FROM users WHERE id = $1";
@@ -52,6 +52,42 @@ pub(super) fn by_id(s: &mut Session<'_, Client>, id: UserId) -> StoreResult<User
         &[&id.0],
         Entity::User,
     )?))
+}
+
+/// The token's user, and whether the token was signed out.
+pub(super) fn by_token(
+    s: &mut Session<'_, Client>,
+    id: UserId,
+    token: &TokenDigest,
+) -> StoreResult<(UserRecord, bool)> {
+    let row = s.found(
+        "SELECT id, username, email, bio, image, password_hash, credential_version, \
+         EXISTS (SELECT 1 FROM signed_out_tokens WHERE digest = $2) \
+         FROM users WHERE id = $1",
+        &[&id.0, &&token[..]],
+        Entity::User,
+    )?;
+    Ok((user_from_row(&row), row.get(7)))
+}
+
+/// Remembers a signed-out token until it expires, and forgets those that
+/// have (a minute after, past any clock leeway), in one statement.
+pub(super) fn sign_out_token(
+    s: &mut Session<'_, Client>,
+    token: &TokenDigest,
+    expires_at: i64,
+) -> StoreResult<()> {
+    s.execute(
+        "WITH forgotten AS ( \
+             DELETE FROM signed_out_tokens \
+             WHERE expires_at < now() - interval '1 minute' \
+         ) \
+         INSERT INTO signed_out_tokens (digest, expires_at) \
+         VALUES ($1, to_timestamp($2::bigint)) \
+         ON CONFLICT (digest) DO NOTHING",
+        &[&&token[..], &expires_at],
+    )?;
+    Ok(())
 }
 
 pub(super) fn by_email(

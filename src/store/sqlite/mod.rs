@@ -28,7 +28,8 @@ use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
 
 use super::migrate;
 use super::{
-    AppliedMigration, Entity, PoolOptions, PoolState, Store, StoreError, StoreResult, UniqueKey,
+    AppliedMigration, Entity, PoolOptions, PoolState, Store, StoreError, StoreResult, TokenDigest,
+    UniqueKey,
 };
 use crate::domain::article::{ArticleChanges, ArticleFilter, NewArticle, Page};
 use crate::domain::user::{NewUser, UserChanges};
@@ -176,6 +177,14 @@ impl Store for SqliteStore {
 
     fn user_by_id(&self, id: UserId) -> StoreResult<UserRecord> {
         users::by_id(&*self.conn()?, id)
+    }
+
+    fn token_user(&self, id: UserId, token: &TokenDigest) -> StoreResult<(UserRecord, bool)> {
+        users::by_token(&*self.conn()?, id, token)
+    }
+
+    fn sign_out_token(&self, token: &TokenDigest, expires_at: i64) -> StoreResult<()> {
+        self.write(|tx| users::sign_out_token(tx, token, expires_at))
     }
 
     fn user_by_email(&self, email_key: &str) -> StoreResult<Option<UserRecord>> {

@@ -6,7 +6,7 @@ use super::found;
 use crate::domain::user::{NewUser, UserChanges};
 use crate::domain::views::{Timestamp, UserRecord};
 use crate::domain::UserId;
-use crate::store::{Entity, StoreError, StoreResult};
+use crate::store::{Entity, StoreError, StoreResult, TokenDigest};
 
 const USER_COLUMNS: &str =
     "SELECT id, username, email, bio, image, password_hash, credential_version FROM users";
@@ -49,6 +49,43 @@ pub(super) fn by_id(conn: &Connection, id: UserId) -> StoreResult<UserRecord> {
             .query_row([id.0], user_from_row),
         Entity::User,
     )
+}
+
+/// The token's user, and whether the token was signed out.
+pub(super) fn by_token(
+    conn: &Connection,
+    id: UserId,
+    token: &TokenDigest,
+) -> StoreResult<(UserRecord, bool)> {
+    found(
+        conn.prepare_cached(
+            "SELECT id, username, email, bio, image, password_hash, credential_version, \
+             EXISTS (SELECT 1 FROM signed_out_tokens WHERE digest = ?2) \
+             FROM users WHERE id = ?1",
+        )?
+        .query_row(params![id.0, &token[..]], |row| {
+            Ok((user_from_row(row)?, row.get(7)?))
+        }),
+        Entity::User,
+    )
+}
+
+/// Remembers a signed-out token until it expires, and forgets those that
+/// have (a minute after, past any clock leeway).
+pub(super) fn sign_out_token(
+    tx: &Transaction<'_>,
+    token: &TokenDigest,
+    expires_at: i64,
+) -> StoreResult<()> {
+    tx.prepare_cached(
+        "INSERT INTO signed_out_tokens (digest, expires_at) VALUES (?1, ?2) \
+         ON CONFLICT (digest) DO NOTHING",
+    )?
+    .execute(params![&token[..], expires_at])?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    tx.prepare_cached("DELETE FROM signed_out_tokens WHERE expires_at < ?1")?
+        .execute([now - 60])?;
+    Ok(())
 }
 
 pub(super) fn by_email(conn: &Connection, email_key: &str) -> StoreResult<Option<UserRecord>> {

@@ -7,22 +7,21 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use crate::domain::user::UserChanges;
-use crate::http::route::{route, Call, Route};
-use crate::http::users::{change_account, sign_in, sign_up};
+use crate::http::account::{change_account, sign_in, sign_out, sign_up};
+use crate::http::route::{Call, Route};
 use crate::http::ApiError;
-use crate::web::csrf::check_same_origin;
 use crate::web::form;
 use crate::web::render::{html, page, redirect, Frame};
 use crate::web::session::{sign_in_cookie, sign_out_cookie, Session};
 
 pub const ROUTES: &[Route] = &[
-    route!(GET "/login" => login_form),
-    route!(POST "/login" => login),
-    route!(GET "/register" => register_form),
-    route!(POST "/register" => register),
-    route!(POST "/logout" => logout),
-    route!(GET "/settings" => settings_form),
-    route!(POST "/settings" => settings),
+    page!(GET "/login" => show_login),
+    page!(POST "/login" => post_login),
+    page!(GET "/register" => show_register),
+    page!(POST "/register" => post_register),
+    page!(POST "/logout" => post_logout),
+    page!(GET "/settings" => show_settings),
+    page!(POST "/settings" => post_settings),
 ];
 
 /// The sign-in and sign-up forms share one template.
@@ -58,14 +57,6 @@ struct AccountForm {
     image: Option<String>,
 }
 
-page!(login_form => show_login);
-page!(login => post_login);
-page!(register_form => show_register);
-page!(register => post_register);
-page!(logout => post_logout);
-page!(settings_form => show_settings);
-page!(settings => post_settings);
-
 fn auth_page(
     call: &Call,
     session: &Session,
@@ -88,6 +79,9 @@ fn auth_page(
 }
 
 async fn show_login(call: &mut Call, session: &Session) -> Result<Response, ApiError> {
+    if call.query()?.get("check") == Some("cookie") {
+        return cookie_check(call, session);
+    }
     let page = auth_page(call, session, false, Vec::new(), AccountForm::default());
     html(StatusCode::OK, &page)
 }
@@ -110,21 +104,58 @@ fn form_problem(error: ApiError) -> Result<(StatusCode, Vec<String>), ApiError> 
     }
 }
 
-/// Signed in: a cookie with the new token, and on to `to`.
-fn signed_in(call: &Call, token: &str, to: &str) -> Response {
-    let mut response = redirect(call, to);
+/// Signed in: a cookie with the new token, and on to the page that sent
+/// the visitor to sign in (`next`), else the home page.
+///
+/// A browser that reached this server over plain HTTP from another machine
+/// drops a `Secure` cookie without a word, and would land on the next page
+/// still signed out. So in that case it goes through `/login?check=cookie`
+/// first, which looks whether the cookie came back and says what to do if
+/// not ([`cookie_check`]).
+fn signed_in(call: &Call, token: &str) -> Response {
+    let next = form::next_in_query(call).unwrap_or_else(|| "/".to_owned());
+    let to = if call.ctx.site.cookie_secure.dropped_by(call.client_addr()) {
+        format!("/login?check=cookie&next={}", form::encoded(&next))
+    } else {
+        next
+    };
+    let mut response = redirect(call, &to);
     response
         .headers_mut()
         .insert(SET_COOKIE, sign_in_cookie(call, token));
     response
 }
 
+/// After [`signed_in`]'s detour: on to the next page if the cookie came
+/// back; else the sign-in form, saying why it did not stick and which
+/// setting mends it. The log says it too, for the operator.
+fn cookie_check(call: &Call, session: &Session) -> Result<Response, ApiError> {
+    if session.user.is_some() {
+        let next = form::next_in_query(call).unwrap_or_else(|| "/".to_owned());
+        return Ok(redirect(call, &next));
+    }
+    tracing::warn!(
+        "a browser did not keep the sign-in cookie: it is Secure (cookie_secure), and the \
+         browser reached this server over plain HTTP from another machine; serve the app over \
+         HTTPS, or set CONDUIT_COOKIE_SECURE=never if it is only ever reached over plain HTTP"
+    );
+    let errors = vec![
+        "You signed in, but your browser did not keep the sign-in: this site sends its \
+         sign-in cookie only over HTTPS, and you reached it over plain HTTP."
+            .to_owned(),
+        "Open the site with https:// instead. If it is only ever served over plain HTTP, \
+         whoever runs it can set cookie_secure = \"never\" (CONDUIT_COOKIE_SECURE=never)."
+            .to_owned(),
+    ];
+    let page = auth_page(call, session, false, errors, AccountForm::default());
+    html(StatusCode::OK, &page)
+}
+
 async fn post_login(call: &mut Call, session: &Session) -> Result<Response, ApiError> {
-    check_same_origin(call.headers())?;
     let mut typed: AccountForm = form::parse(&call.body().await?)?;
     let password = typed.password.take();
     match sign_in(&call.ctx, &call.client(), typed.email.clone(), password).await {
-        Ok((_, token)) => Ok(signed_in(call, &token, "/")),
+        Ok((_, token)) => Ok(signed_in(call, &token)),
         Err(error) => {
             let (status, errors) = form_problem(error)?;
             html(status, &auth_page(call, session, false, errors, typed))
@@ -133,7 +164,6 @@ async fn post_login(call: &mut Call, session: &Session) -> Result<Response, ApiE
 }
 
 async fn post_register(call: &mut Call, session: &Session) -> Result<Response, ApiError> {
-    check_same_origin(call.headers())?;
     let mut typed: AccountForm = form::parse(&call.body().await?)?;
     let password = typed.password.take();
     let result = sign_up(
@@ -145,7 +175,7 @@ async fn post_register(call: &mut Call, session: &Session) -> Result<Response, A
     )
     .await;
     match result {
-        Ok((_, token)) => Ok(signed_in(call, &token, "/")),
+        Ok((_, token)) => Ok(signed_in(call, &token)),
         Err(error) => {
             let (status, errors) = form_problem(error)?;
             html(status, &auth_page(call, session, true, errors, typed))
@@ -153,8 +183,13 @@ async fn post_register(call: &mut Call, session: &Session) -> Result<Response, A
     }
 }
 
-async fn post_logout(call: &mut Call, _session: &Session) -> Result<Response, ApiError> {
-    check_same_origin(call.headers())?;
+/// Ends this session on the server, not only in this browser: the token
+/// the cookie holds is refused from now on, by every replica, while the
+/// account's other sessions go on.
+async fn post_logout(call: &mut Call, session: &Session) -> Result<Response, ApiError> {
+    if let Some(user) = &session.user {
+        sign_out(&call.ctx, user).await?;
+    }
     let mut response = redirect(call, "/");
     response
         .headers_mut()
@@ -176,9 +211,9 @@ async fn show_settings(call: &mut Call, session: &Session) -> Result<Response, A
 }
 
 /// Every field is sent; an empty password leaves it unchanged. A new
-/// password revokes every other session: this one gets a fresh token.
+/// password revokes every session: this one gets a fresh token (else the
+/// cookie stays as it is, so signing out still ends this very session).
 async fn post_settings(call: &mut Call, session: &Session) -> Result<Response, ApiError> {
-    check_same_origin(call.headers())?;
     let id = session.require()?.id();
     let typed: AccountForm = form::parse(&call.body().await?)?;
     let changes = UserChanges::parse(
@@ -190,15 +225,24 @@ async fn post_settings(call: &mut Call, session: &Session) -> Result<Response, A
     )
     .map_err(ApiError::Unprocessable);
     let result = match changes {
-        Ok(changes) => change_account(&call.ctx, id, changes).await,
+        Ok(changes) => {
+            let new_password = changes.password.is_some();
+            change_account(&call.ctx, id, changes)
+                .await
+                .map(|(user, token)| (user, new_password.then_some(token)))
+        }
         Err(error) => Err(error),
     };
     match result {
-        Ok((user, token)) => Ok(signed_in(
-            call,
-            &token,
-            &format!("/profile/{}", user.username),
-        )),
+        Ok((user, token)) => {
+            let mut response = redirect(call, &format!("/profile/{}", user.username));
+            if let Some(token) = token {
+                response
+                    .headers_mut()
+                    .insert(SET_COOKIE, sign_in_cookie(call, &token));
+            }
+            Ok(response)
+        }
         Err(error) => {
             let (status, errors) = form_problem(error)?;
             let page = SettingsPage {

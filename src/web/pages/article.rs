@@ -7,9 +7,8 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use crate::domain::comment::parse_comment_body;
-use crate::http::route::{route, Call, Route};
+use crate::http::route::{Call, Route};
 use crate::http::ApiError;
-use crate::web::csrf::check_same_origin;
 use crate::web::form;
 use crate::web::markdown::to_safe_html;
 use crate::web::render::{html, page, redirect, Frame};
@@ -17,12 +16,12 @@ use crate::web::session::Session;
 use crate::web::views::{self, AuthorVm, PreviewVm};
 
 pub const ROUTES: &[Route] = &[
-    route!(GET "/article/:slug" => article),
-    route!(POST "/article/:slug/favorite" => favorite),
-    route!(POST "/article/:slug/unfavorite" => unfavorite),
-    route!(POST "/article/:slug/delete" => delete),
-    route!(POST "/article/:slug/comments" => comment),
-    route!(POST "/article/:slug/comments/:id/delete" => delete_comment),
+    page!(GET "/article/:slug" => show_article),
+    page!(POST "/article/:slug/favorite" => post_favorite),
+    page!(POST "/article/:slug/unfavorite" => post_unfavorite),
+    page!(POST "/article/:slug/delete" => post_delete),
+    page!(POST "/article/:slug/comments" => post_comment),
+    page!(POST "/article/:slug/comments/:id/delete" => post_delete_comment),
 ];
 
 pub struct CommentVm {
@@ -58,13 +57,6 @@ struct ArticlePage {
 struct CommentForm {
     body: Option<String>,
 }
-
-page!(article => show_article);
-page!(favorite => post_favorite);
-page!(unfavorite => post_unfavorite);
-page!(delete => post_delete);
-page!(comment => post_comment);
-page!(delete_comment => post_delete_comment);
 
 async fn show_article(call: &mut Call, session: &Session) -> Result<Response, ApiError> {
     article_page(call, session, StatusCode::OK, Vec::new(), String::new()).await
@@ -126,7 +118,6 @@ async fn post_unfavorite(call: &mut Call, session: &Session) -> Result<Response,
 
 /// Then back to the page the button was on (`next`), else the article.
 async fn set_favorite(call: &mut Call, session: &Session, on: bool) -> Result<Response, ApiError> {
-    check_same_origin(call.headers())?;
     let user = session.require()?.id();
     let slug = call.param("slug");
     let next = form::next_after_action(call, &format!("/article/{slug}")).await?;
@@ -145,7 +136,6 @@ async fn set_favorite(call: &mut Call, session: &Session, on: bool) -> Result<Re
 
 /// The author's only; then home.
 async fn post_delete(call: &mut Call, session: &Session) -> Result<Response, ApiError> {
-    check_same_origin(call.headers())?;
     let editor = session.require()?.id();
     let slug = call.param("slug");
     call.ctx
@@ -157,7 +147,6 @@ async fn post_delete(call: &mut Call, session: &Session) -> Result<Response, Api
 
 /// A blank comment shows the article again with the problem above the form.
 async fn post_comment(call: &mut Call, session: &Session) -> Result<Response, ApiError> {
-    check_same_origin(call.headers())?;
     let author = session.require()?.id();
     let typed: CommentForm = form::parse(&call.body().await?)?;
     let slug = call.param("slug");
@@ -187,7 +176,6 @@ async fn post_comment(call: &mut Call, session: &Session) -> Result<Response, Ap
 
 /// The comment's author only.
 async fn post_delete_comment(call: &mut Call, session: &Session) -> Result<Response, ApiError> {
-    check_same_origin(call.headers())?;
     let user = session.require()?.id();
     let slug = call.param("slug");
     let id = call

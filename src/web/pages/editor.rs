@@ -6,19 +6,20 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use crate::domain::article::{ArticleChanges, NewArticle};
-use crate::http::route::{route, Call, Route};
+use crate::http::route::{Call, Route};
 use crate::http::ApiError;
 use crate::store;
-use crate::web::csrf::check_same_origin;
 use crate::web::form;
-use crate::web::render::{html, page, redirect, Frame};
+use crate::web::render::{
+    back_to_form, html, page, problem_page, redirect, sent_size, size_in_words, Frame,
+};
 use crate::web::session::Session;
 
 pub const ROUTES: &[Route] = &[
-    route!(GET "/editor" => new_form),
-    route!(POST "/editor" => create),
-    route!(GET "/editor/:slug" => edit_form),
-    route!(POST "/editor/:slug" => update),
+    page!(GET "/editor" => show_new),
+    page!(POST "/editor" => post_new),
+    page!(GET "/editor/:slug" => show_edit),
+    page!(POST "/editor/:slug" => post_edit),
 ];
 
 #[derive(Template)]
@@ -45,11 +46,6 @@ struct ArticleForm {
     tag_list: Option<String>,
 }
 
-page!(new_form => show_new);
-page!(create => post_new);
-page!(edit_form => show_edit);
-page!(update => post_edit);
-
 fn editor_page(
     call: &Call,
     session: &Session,
@@ -75,9 +71,12 @@ async fn show_new(call: &mut Call, session: &Session) -> Result<Response, ApiErr
 }
 
 async fn post_new(call: &mut Call, session: &Session) -> Result<Response, ApiError> {
-    check_same_origin(call.headers())?;
     let author = session.require()?.id();
-    let typed: ArticleForm = form::parse(&call.body().await?)?;
+    let body = match call.body().await {
+        Err(ApiError::PayloadTooLarge(limit)) => return Ok(too_large(call, session, limit)),
+        body => body?,
+    };
+    let typed: ArticleForm = form::parse(&body)?;
     let tags = form::tag_list(typed.tag_list.as_deref().unwrap_or_default());
     let parsed = NewArticle::parse(
         typed.title.as_deref(),
@@ -99,6 +98,30 @@ async fn post_new(call: &mut Call, session: &Session) -> Result<Response, ApiErr
             &editor_page(call, session, errors, typed),
         ),
     }
+}
+
+/// The answer to an article over the size limit. Its form was not read,
+/// so its fields cannot be shown again: the page says how large an article
+/// may be, and leads back to the editor, where the browser kept the text.
+fn too_large(call: &Call, session: &Session, limit: u64) -> Response {
+    let sent = sent_size(call).map_or_else(String::new, |size| format!("; this one is {size}"));
+    let messages = vec![
+        format!(
+            "An article can be at most {}, with its title, description and tags{sent}. \
+             It was not saved.",
+            size_in_words(limit)
+        ),
+        "Go back to the editor to shorten it: your browser's Back button keeps what you typed."
+            .into(),
+    ];
+    problem_page(
+        call,
+        session,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "This article is too large",
+        messages,
+        back_to_form(call, "Back to the editor"),
+    )
 }
 
 /// Only the author sees the form (403 for anyone else).
@@ -127,10 +150,13 @@ async fn show_edit(call: &mut Call, session: &Session) -> Result<Response, ApiEr
 
 /// A new title gives a new slug; the redirect follows it.
 async fn post_edit(call: &mut Call, session: &Session) -> Result<Response, ApiError> {
-    check_same_origin(call.headers())?;
     let editor = session.require()?.id();
     let slug = call.param("slug");
-    let typed: ArticleForm = form::parse(&call.body().await?)?;
+    let body = match call.body().await {
+        Err(ApiError::PayloadTooLarge(limit)) => return Ok(too_large(call, session, limit)),
+        body => body?,
+    };
+    let typed: ArticleForm = form::parse(&body)?;
     let tags = form::tag_list(typed.tag_list.as_deref().unwrap_or_default());
     let parsed = ArticleChanges::parse(
         Some(typed.title.as_deref().unwrap_or_default()),

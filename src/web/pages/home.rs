@@ -5,13 +5,13 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use crate::domain::article::ArticleFilter;
-use crate::http::route::{route, Call, Route};
+use crate::http::route::{Call, Route};
 use crate::http::ApiError;
 use crate::web::render::{html, page, Frame};
 use crate::web::session::Session;
 use crate::web::views::{self, PageLink, PreviewVm, TagVm};
 
-pub const ROUTES: &[Route] = &[route!(GET "/" => home)];
+pub const ROUTES: &[Route] = &[page!(GET "/" => show_home)];
 
 /// Tags shown in the sidebar at most.
 const POPULAR_TAGS: usize = 20;
@@ -35,8 +35,6 @@ struct HomePage {
     pager: Vec<PageLink>,
     next: String,
 }
-
-page!(home => show_home);
 
 /// Signed in, "Your Feed" opens first; `?feed=global` and `?tag=` pick the
 /// others. The articles and the tags come from one trip to the store.

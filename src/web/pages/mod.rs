@@ -8,17 +8,21 @@ pub mod profile;
 
 use warp::reply::Response;
 
-use super::render::page;
+use super::render::{respond, Method};
 use super::session::Session;
-use crate::http::route::Call;
+use crate::http::route::{Call, Miss};
 use crate::http::ApiError;
 
-page!(pub(in crate::web) not_found => show_not_found);
-
-/// Any path that no page serves.
-async fn show_not_found(call: &mut Call, _session: &Session) -> Result<Response, ApiError> {
-    Err(ApiError::NotFound(format!(
-        "there is no page at {}",
-        call.path()
-    )))
+/// A path no page serves (404), or a page asked for with a method it does
+/// not take (405, such as `/logout` typed into the address bar): an error
+/// page, like every other answer on a page path.
+pub(in crate::web) async fn miss(call: Call, miss: Miss) -> Response {
+    let error = match miss {
+        Miss::Unknown => ApiError::NotFound(format!("there is no page at {}", call.path())),
+        Miss::WrongMethod(allow) => ApiError::MethodNotAllowed(allow),
+    };
+    let session = Session::of(&call)
+        .await
+        .unwrap_or_else(|_| Session::guest());
+    respond(&call, Method::Show, &session, Err(error))
 }

@@ -5,19 +5,18 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use crate::domain::article::ArticleFilter;
-use crate::http::route::{route, Call, Route};
+use crate::http::route::{Call, Route};
 use crate::http::ApiError;
-use crate::web::csrf::check_same_origin;
 use crate::web::form;
 use crate::web::render::{html, page, redirect, Frame};
 use crate::web::session::Session;
 use crate::web::views::{self, PageLink, PreviewVm};
 
 pub const ROUTES: &[Route] = &[
-    route!(GET "/profile/:username" => articles),
-    route!(GET "/profile/:username/favorites" => favorites),
-    route!(POST "/profile/:username/follow" => follow),
-    route!(POST "/profile/:username/unfollow" => unfollow),
+    page!(GET "/profile/:username" => show_articles),
+    page!(GET "/profile/:username/favorites" => show_favorites),
+    page!(POST "/profile/:username/follow" => post_follow),
+    page!(POST "/profile/:username/unfollow" => post_unfollow),
 ];
 
 #[derive(Template)]
@@ -38,11 +37,6 @@ struct ProfilePage {
     pager: Vec<PageLink>,
     next: String,
 }
-
-page!(articles => show_articles);
-page!(favorites => show_favorites);
-page!(follow => post_follow);
-page!(unfollow => post_unfollow);
 
 async fn show_articles(call: &mut Call, session: &Session) -> Result<Response, ApiError> {
     profile_page(call, session, false).await
@@ -113,7 +107,6 @@ async fn post_unfollow(call: &mut Call, session: &Session) -> Result<Response, A
 
 /// Then back to the page the button was on (`next`), else the profile.
 async fn set_following(call: &mut Call, session: &Session, on: bool) -> Result<Response, ApiError> {
-    check_same_origin(call.headers())?;
     let user = session.require()?.id();
     let username = call.param("username");
     let next = form::next_after_action(call, &format!("/profile/{username}")).await?;

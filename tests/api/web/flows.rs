@@ -9,6 +9,9 @@ use crate::helpers::TestApp;
 
 browser_tests!(
     a_writer_and_a_reader_use_the_whole_blog,
+    an_article_too_large_to_send_gets_a_page_that_says_so,
+    long_words_wrap_instead_of_widening_the_page,
+    a_guest_sent_to_sign_in_comes_back_to_the_page,
     lists_page_through_more_than_ten_articles,
     stored_scripts_never_run,
     a_cross_site_form_post_is_refused_and_changes_nothing,
@@ -329,6 +332,156 @@ async fn a_cross_site_form_post_is_refused_and_changes_nothing(app: TestApp) {
         b.find(".banner h1").await?;
         let bio = b.texts(".banner .bio").await?;
         ensure!(bio == [""], "the bio changed: {bio:?}");
+        Ok(())
+    })
+    .await;
+}
+
+/// The editor submitted with a body over the request limit: a page that
+/// says the article is too large (not the browser's own error page), and
+/// Back returns to the editor with the text still there.
+async fn an_article_too_large_to_send_gets_a_page_that_says_so(app: TestApp) {
+    in_browser("too-large", &app, |b| async move {
+        sign_up(&b, "olga").await?;
+        b.goto("/editor").await?;
+        b.fill("input[name=title]", "My long story").await?;
+        b.fill("input[name=description]", "Very long").await?;
+        // Three MiB typed would take minutes: set the field's value.
+        b.client
+            .execute(
+                "document.querySelector('textarea[name=body]').value = 'x'.repeat(3 * 1024 * 1024)",
+                vec![],
+            )
+            .await?;
+        b.click("form button[type=submit]").await?;
+        b.expect_text("h1", "This article is too large").await?;
+        b.expect_text(".error-page p", "at most 2 MiB").await?;
+        b.click("a.back").await?;
+        b.expect_path("/editor").await?;
+        let title = b.find("input[name=title]").await?.prop("value").await?;
+        ensure!(
+            title.as_deref() == Some(""),
+            "the link opens a fresh editor: {title:?}"
+        );
+
+        // Back, as the page suggests: the browser kept what was typed.
+        b.goto("/editor").await?;
+        b.fill("input[name=title]", "Kept by the browser").await?;
+        b.client
+            .execute(
+                "document.querySelector('textarea[name=body]').value = 'y'.repeat(3 * 1024 * 1024)",
+                vec![],
+            )
+            .await?;
+        b.click("form button[type=submit]").await?;
+        b.expect_text("h1", "This article is too large").await?;
+        b.client.back().await?;
+        b.expect_path("/editor").await?;
+        let title = b.find("input[name=title]").await?.prop("value").await?;
+        ensure!(
+            title.as_deref() == Some("Kept by the browser"),
+            "Back keeps the title: {title:?}"
+        );
+        let length = b
+            .client
+            .execute(
+                "return document.querySelector('textarea[name=body]').value.length",
+                vec![],
+            )
+            .await?;
+        ensure!(
+            length == json!(3 * 1024 * 1024),
+            "Back keeps the body: {length}"
+        );
+        Ok(())
+    })
+    .await;
+}
+
+/// A word of 300 letters in every place a person types text (250 in the
+/// title, whose limit is 256): the pages wrap it, on a laptop and on a
+/// phone, and never scroll sideways.
+async fn long_words_wrap_instead_of_widening_the_page(app: TestApp) {
+    let word = "w".repeat(300);
+    let writer = app.register("pablo").await;
+    let resp = app
+        .post(
+            "/api/articles",
+            Some(&writer.token),
+            json!({"article": {
+                "title": format!("A {}", &word[..250]),
+                "description": format!("The {word}"),
+                "body": format!("Text {word} and `{word}`"),
+                "tagList": ["t".repeat(64)],
+            }}),
+        )
+        .await;
+    assert_eq!(resp.status, 201, "{:?}", resp.body);
+    let slug = resp.body["article"]["slug"].as_str().unwrap().to_owned();
+    let resp = app
+        .put(
+            "/api/user",
+            Some(&writer.token),
+            json!({"user": {"bio": format!("I {word}")}}),
+        )
+        .await;
+    assert_eq!(resp.status, 200);
+    let resp = app
+        .post(
+            &format!("/api/articles/{slug}/comments"),
+            Some(&writer.token),
+            json!({"comment": {"body": format!("Nice {word}")}}),
+        )
+        .await;
+    assert_eq!(resp.status, 200);
+    in_browser("long-words", &app, |b| async move {
+        for (width, height) in [(1280, 1000), (390, 844)] {
+            b.client.set_window_size(width, height).await?;
+            for page in [
+                "/".to_owned(),
+                format!("/article/{slug}"),
+                "/profile/pablo".into(),
+            ] {
+                b.goto(&page).await?;
+                b.find("footer").await?;
+                let sizes = b
+                    .client
+                    .execute(
+                        "return [document.documentElement.scrollWidth, window.innerWidth]",
+                        vec![],
+                    )
+                    .await?;
+                let (scroll, inner) = (sizes[0].as_u64(), sizes[1].as_u64());
+                ensure!(
+                    scroll.is_some() && scroll <= inner,
+                    "{page} at {width} px is {scroll:?} px wide (window {inner:?})"
+                );
+            }
+        }
+        Ok(())
+    })
+    .await;
+}
+
+/// A guest who presses the heart of an article is sent to sign in, and
+/// comes back to the article afterwards.
+async fn a_guest_sent_to_sign_in_comes_back_to_the_page(app: TestApp) {
+    let author = app.register("quinn").await;
+    app.create_article(&author, "Worth a heart", &[]).await;
+    in_browser("return-after-sign-in", &app, |b| async move {
+        sign_up(&b, "rosa").await?;
+        sign_out(&b).await?;
+        b.goto("/article/worth-a-heart").await?;
+        b.click("a.favorite").await?;
+        b.expect_path("/login?next=%2Farticle%2Fworth-a-heart")
+            .await?;
+        b.fill("input[name=email]", "rosa@example.com").await?;
+        b.fill("input[name=password]", "password-of-rosa").await?;
+        b.click("form button[type=submit]").await?;
+        b.expect_path("/article/worth-a-heart").await?;
+        b.expect_text(".nav .me", "rosa").await?;
+        b.click("form.favorite button").await?;
+        b.expect_text("form.favorite button.on .count", "1").await?;
         Ok(())
     })
     .await;
