@@ -303,13 +303,7 @@ impl ThrowawayCluster {
             .find(|p| p.join("initdb").exists())
             .expect("an initdb binary");
         let dir = tempfile::tempdir().expect("temp dir");
-        // Below Linux's ephemeral range (32768 and up), where every other
-        // test's port 0 listener and outgoing connection lands: the port
-        // stays this cluster's across its stop and start.
-        let port = (0..1000)
-            .map(|_| rand::Rng::gen_range(&mut rand::thread_rng(), 20_000..32_000))
-            .find(|&port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok())
-            .expect("a free port below the ephemeral range");
+        let port = port_outside_the_ephemeral_range();
         let cluster = ThrowawayCluster { dir, port, bin };
         if as_root() {
             // initdb and postgres refuse to run as root.
@@ -402,6 +396,37 @@ impl Drop for ThrowawayCluster {
             .stderr(Stdio::null())
             .status();
     }
+}
+
+/// A free port outside the range the kernel hands out for port-0 listeners
+/// and outgoing connections (`ip_local_port_range`), where every other
+/// test's ports land: the port stays this cluster's across its stop and
+/// start. Read from the kernel, since machines set the range differently.
+fn port_outside_the_ephemeral_range() -> u16 {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .unwrap_or_else(|_| "32768 60999".into());
+    let mut bounds = range
+        .split_whitespace()
+        .filter_map(|n| n.parse::<u32>().ok());
+    let (low, high) = (
+        bounds.next().unwrap_or(32768),
+        bounds.next().unwrap_or(60999),
+    );
+    // Below the range if there is room (above the well-known and the
+    // usual service ports), else above it.
+    let candidates = if low > 21_000 {
+        20_000..low
+    } else {
+        (high + 1).min(65_535)..65_535
+    };
+    assert!(
+        candidates.len() > 100,
+        "no room outside the ephemeral range {low}-{high}"
+    );
+    (0..1000)
+        .map(|_| rand::Rng::gen_range(&mut rand::thread_rng(), candidates.clone()) as u16)
+        .find(|&port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok())
+        .expect("a free port outside the ephemeral range")
 }
 
 fn as_root() -> bool {

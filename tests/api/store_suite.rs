@@ -119,6 +119,34 @@ fn users_are_unique_by_username_and_email_ignoring_case(store: &dyn Store) {
     ));
 }
 
+fn a_signed_out_token_is_refused_and_no_other(store: &dyn Store) {
+    let jake = user(store, "jake");
+    let anna = user(store, "anna");
+    let (this_device, other_device) = ([1u8; 32], [2u8; 32]);
+    let (found, signed_out) = store.token_user(jake.id, &this_device).unwrap();
+    assert_eq!((found.id, signed_out), (jake.id, false));
+    let in_an_hour = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
+    store.sign_out_token(&this_device, in_an_hour).unwrap();
+    store
+        .sign_out_token(&this_device, in_an_hour)
+        .expect("signing out twice is no error");
+    assert!(store.token_user(jake.id, &this_device).unwrap().1);
+    assert!(!store.token_user(jake.id, &other_device).unwrap().1);
+    assert!(!store.token_user(anna.id, &other_device).unwrap().1);
+    assert!(matches!(
+        store.token_user(conduit::domain::UserId(9999), &other_device),
+        Err(StoreError::NotFound(Entity::User))
+    ));
+    // A token long expired is forgotten by the next sign-out: it would be
+    // refused for its expiry anyway, and the table stays small.
+    let (expired, fresh) = ([3u8; 32], [4u8; 32]);
+    store.sign_out_token(&expired, 1).unwrap();
+    assert!(store.token_user(jake.id, &expired).unwrap().1);
+    store.sign_out_token(&fresh, in_an_hour).unwrap();
+    assert!(!store.token_user(jake.id, &expired).unwrap().1, "forgotten");
+    assert!(store.token_user(jake.id, &this_device).unwrap().1, "kept");
+}
+
 fn only_password_changes_bump_the_credential_version(store: &dyn Store) {
     let jake = user(store, "jake");
     let anna = user(store, "anna");
@@ -469,6 +497,7 @@ fn settings_keep_their_first_value(store: &dyn Store) {
 
 store_tests!(
     users_are_unique_by_username_and_email_ignoring_case,
+    a_signed_out_token_is_refused_and_no_other,
     only_password_changes_bump_the_credential_version,
     favorites_are_counted_exactly_and_flagged_per_viewer,
     list_filters_combine_and_count_every_match,

@@ -77,14 +77,14 @@ pub(super) fn sign_out_token(
     token: &TokenDigest,
     expires_at: i64,
 ) -> StoreResult<()> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    tx.prepare_cached("DELETE FROM signed_out_tokens WHERE expires_at < ?1")?
+        .execute([now - 60])?;
     tx.prepare_cached(
         "INSERT INTO signed_out_tokens (digest, expires_at) VALUES (?1, ?2) \
          ON CONFLICT (digest) DO NOTHING",
     )?
     .execute(params![&token[..], expires_at])?;
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    tx.prepare_cached("DELETE FROM signed_out_tokens WHERE expires_at < ?1")?
-        .execute([now - 60])?;
     Ok(())
 }
 

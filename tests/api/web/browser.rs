@@ -1,7 +1,7 @@
 //! A real browser for the web app's tests: Debian's Chromium, headless,
 //! driven over WebDriver by chromedriver, one of each per test.
 
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -33,11 +33,11 @@ struct Driver {
 
 impl Driver {
     fn start() -> Result<Driver> {
-        // A free port: bound, read, released, then given to chromedriver.
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let child = Command::new(chromedriver_path())
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
+        // Port 0: chromedriver takes a free port itself and says which, so
+        // no other program can take it between a pick and the start.
+        let mut child = Command::new(chromedriver_path())
+            .arg("--port=0")
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .with_context(|| {
@@ -46,14 +46,23 @@ impl Driver {
                     chromedriver_path()
                 )
             })?;
-        let driver = Driver { child, port };
-        let deadline = Instant::now() + PATIENCE;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                bail!("chromedriver did not listen on port {port}");
+        let stdout = child.stdout.take().context("chromedriver's output")?;
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // Read every line, so a full pipe never blocks chromedriver.
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("started successfully on port ").nth(1) {
+                    let port = rest.trim_end_matches('.').trim().parse::<u16>();
+                    let _ = port_tx.send(port);
+                }
             }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        });
+        let mut driver = Driver { child, port: 0 };
+        driver.port = match port_rx.recv_timeout(PATIENCE) {
+            Ok(Ok(port)) => port,
+            Ok(Err(error)) => bail!("chromedriver named no port: {error}"),
+            Err(_) => bail!("chromedriver did not start within {PATIENCE:?}"),
+        };
         Ok(driver)
     }
 }
