@@ -4,8 +4,8 @@
 #
 #   1. the init container's command (conduit migrate) with its environment
 #   2. `conduit config` with the app's environment: every CONDUIT_* variable
-#      of the manifests must show up in the effective settings (the app
-#      silently ignores names it does not know)
+#      of the manifests must show up in the effective settings with its value
+#      (the app refuses names it does not know)
 #   3. the main container's command (conduit serve) with its environment,
 #      as the manifest's numeric user
 #   4. the startup, liveness and readiness probes at the manifest's paths and
@@ -20,9 +20,10 @@
 #
 # The database: postgres://postgres@127.0.0.1:5432/conduit_rehearsal (created
 # afresh with psql; .ci/ensure_postgres.sh starts the server if needed). The
-# app listens on the manifest's ports (8080, 9090) on the host network, so
-# they must be free. Needs buildah (installed with apt if missing), curl,
-# kubectl, python3 with PyYAML, psql.
+# app runs on the host network, where the manifest's ports (8080, 9090) may be
+# taken (a `conduit serve` of one's own): free ports stand in for them, in
+# the listen addresses and the probes alike. Needs buildah (installed with apt
+# if missing), curl, kubectl, python3 with PyYAML, psql.
 set -eu
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -95,11 +96,21 @@ python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --quiet pyyaml==6
 
 step "render k8s/overlays/dev and read the Deployment"
 kubectl kustomize k8s/overlays/dev >"$work/dev.yaml"
-python3 k8s/checks/rehearsal.py extract "$work/dev.yaml" "$work" "$DB_URI"
+# The pod's own ports, and the free host ports standing in for them.
+pod_ports=$(python3 -c 'import sys, yaml
+d = next(d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d["kind"] == "Deployment")
+c = next(c for c in d["spec"]["template"]["spec"]["containers"] if c["name"] == "conduit")
+print(" ".join(str(p["containerPort"]) for p in c["ports"]))' "$work/dev.yaml")
+port_map=
+for port in $pod_ports; do
+    port_map="$port_map $port=$(free_port)"
+done
+# shellcheck disable=SC2086 # one PORT=HOSTPORT argument per port
+python3 k8s/checks/rehearsal.py extract "$work/dev.yaml" "$work" "$DB_URI" $port_map
 # shellcheck disable=SC1091 # written just now by rehearsal.py
 . "$work/facts.sh"
 say "init: $(tr '\n' ' ' <"$work/init.args")"
-say "app:  $(tr '\n' ' ' <"$work/app.args")as $RUN_AS_USER:$RUN_AS_GROUP, ports $HTTP_PORT and $METRICS_PORT"
+say "app:  $(tr '\n' ' ' <"$work/app.args")as $RUN_AS_USER:$RUN_AS_GROUP, pod ports$port_map (pod=host)"
 for port in "$HTTP_PORT" "$METRICS_PORT"; do
     if curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port/"; then
         die "port $port is already in use on this machine"

@@ -2,7 +2,7 @@
 """Helpers of .ci/rehearse_deploy.sh: read what the rendered dev Deployment says,
 and judge what the app answered.
 
-  rehearsal.py extract RENDERED.yaml OUTDIR DATABASE_URI
+  rehearsal.py extract RENDERED.yaml OUTDIR DATABASE_URI [PORT=HOSTPORT...]
       Writes, for the init container `migrate` and the container `conduit`:
         OUTDIR/{init,app}.args   the command line, one argument per line
         OUTDIR/{init,app}.env    the environment, KEY=VALUE per line, resolved
@@ -12,11 +12,14 @@ and judge what the app answered.
         OUTDIR/facts.sh          ports, probe paths, user, timings (sh syntax)
       Secrets are filled with local test values: the database Secret's `uri`
       is DATABASE_URI, the JWT key a fresh random one; optional keys stay unset.
+      PORT=HOSTPORT stands a free host port in for a container port (a pod has
+      its ports to itself; the host running the rehearsal may not): the
+      listen addresses in the environment and the ports in facts.sh follow.
 
   rehearsal.py config ENVFILE CONFIG_OUTPUT
       Compares every CONDUIT_* variable of ENVFILE with the effective setting
-      printed by `conduit config`, proving that each variable name is a key the
-      app reads (unknown CONDUIT_* variables are silently ignored by the app).
+      printed by `conduit config`, proving that each variable takes effect with
+      the value the manifest gives it.
 
   rehearsal.py json FILE EXPR
       Loads a JSON response and prints the value of a dotted path (e.g.
@@ -86,7 +89,17 @@ def port_number(port, container):
     sys.exit(f"{container['name']}: no port named {port}")
 
 
-def extract(rendered, outdir, database_uri):
+def on_host(line, ports):
+    """A CONDUIT_*LISTEN=ADDRESS:PORT line with the port's stand-in."""
+    name, _, value = line.partition("=")
+    host, sep, port = value.rpartition(":")
+    if name.endswith("LISTEN") and sep and port.isdigit() and int(port) in ports:
+        return f"{name}={host}:{ports[int(port)]}"
+    return line
+
+
+def extract(rendered, outdir, database_uri, *port_map):
+    ports = {int(a): int(b) for a, b in (m.split("=") for m in port_map)}
     docs = [d for d in yaml.safe_load_all(open(rendered)) if isinstance(d, dict)]
     deployment = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "conduit")
     configmaps = {d["metadata"]["name"]: d.get("data") or {} for d in docs if d["kind"] == "ConfigMap"}
@@ -104,7 +117,8 @@ def extract(rendered, outdir, database_uri):
         with open(os.path.join(outdir, f"{label}.args"), "w") as fh:
             fh.write("".join(a + "\n" for a in argv))
         with open(os.path.join(outdir, f"{label}.env"), "w") as fh:
-            fh.write("".join(line + "\n" for line in resolve_env(c, configmaps, secret_values)))
+            env = resolve_env(c, configmaps, secret_values)
+            fh.write("".join(on_host(line, ports) + "\n" for line in env))
     psc = pod.get("securityContext") or {}
     sc = app.get("securityContext") or {}
     facts = {
@@ -114,14 +128,16 @@ def extract(rendered, outdir, database_uri):
         "PRESTOP_SLEEP": ((app.get("lifecycle") or {}).get("preStop") or {}).get("sleep", {}).get("seconds", 0),
     }
     for name in ("http", "metrics"):
-        facts[f"{name.upper()}_PORT"] = port_number(name, app)
+        port = port_number(name, app)
+        facts[f"{name.upper()}_PORT"] = ports.get(port, port)
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         p = app.get(probe)
         if not p or "httpGet" not in p:
             sys.exit(f"conduit: {probe} must be an httpGet probe")
         key = probe.replace("Probe", "").upper()
         facts[f"{key}_PATH"] = p["httpGet"]["path"]
-        facts[f"{key}_PORT"] = port_number(p["httpGet"]["port"], app)
+        port = port_number(p["httpGet"]["port"], app)
+        facts[f"{key}_PORT"] = ports.get(port, port)
         facts[f"{key}_BUDGET"] = p.get("periodSeconds", 10) * p.get("failureThreshold", 3) \
             + p.get("initialDelaySeconds", 0)
     with open(os.path.join(outdir, "facts.sh"), "w") as fh:
