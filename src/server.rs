@@ -228,13 +228,19 @@ async fn handle(
     let span = tracing::info_span!("request", request_id = %id, method = %method, route);
 
     let (mut response, cors_origin) = match cors {
-        Verdict::Preflight(response) => (response, None),
-        Verdict::Refused => (Cors::refusal(), None),
+        Verdict::Preflight(response) => {
+            drop(request);
+            (response, None)
+        }
+        Verdict::Refused => {
+            drop(request);
+            (Cors::refusal(), None)
+        }
         Verdict::NotCors => (answer(request, shared, over_cap, &span).await, None),
         Verdict::Allowed(origin) => (answer(request, shared, over_cap, &span).await, Some(origin)),
     };
-    // The request is gone by now (answered, or dropped unread with its
-    // branch): what its body left unread has been handed back.
+    // The request is gone by now (answered, or dropped unread): what its
+    // body left unread has been handed back.
     if let Ok(unread) = leftover.try_recv() {
         if unread.polled || !waits_for_continue {
             linger(unread.body).await;

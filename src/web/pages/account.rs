@@ -134,6 +134,11 @@ fn cookie_check(call: &Call, session: &Session) -> Result<Response, ApiError> {
         let next = form::next_in_query(call).unwrap_or_else(|| "/".to_owned());
         return Ok(redirect(call, &next));
     }
+    if !call.ctx.site.cookie_secure.dropped_by(call.client_addr()) {
+        // Not the case this check is for: the plain sign-in form.
+        let page = auth_page(call, session, false, Vec::new(), AccountForm::default());
+        return html(StatusCode::OK, &page);
+    }
     tracing::warn!(
         "a browser did not keep the sign-in cookie: it is Secure (cookie_secure), and the \
          browser reached this server over plain HTTP from another machine; serve the app over \
