@@ -33,24 +33,26 @@ pub fn check_same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
 pub fn referring_path(headers: &HeaderMap) -> Option<&str> {
     let host = headers.get(HOST)?.to_str().ok()?;
     let referer = headers.get(REFERER)?.to_str().ok()?;
-    let rest = referer
-        .strip_prefix("http://")
-        .or_else(|| referer.strip_prefix("https://"))?;
-    let at = rest.find('/')?;
-    let (authority, path) = rest.split_at(at);
-    (authority.eq_ignore_ascii_case(host) && !authority.contains('@'))
-        .then(|| path.split('#').next().unwrap_or(path))
+    let (authority, rest) = split_url(referer)?;
+    let path = rest.split('#').next().unwrap_or(rest);
+    (authority.eq_ignore_ascii_case(host) && path.starts_with('/')).then_some(path)
 }
 
 /// `host[:port]` of an absolute http(s) URL; `None` for anything else
 /// (including the `null` origin of sandboxed documents).
 fn authority(url: &str) -> Option<&str> {
+    split_url(url).map(|(authority, _)| authority)
+}
+
+/// An absolute http(s) URL as its authority (`host[:port]`, never with
+/// user information) and what follows it.
+fn split_url(url: &str) -> Option<(&str, &str)> {
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"))?;
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..end];
-    (!authority.is_empty() && !authority.contains('@')).then_some(authority)
+    let (authority, after) = rest.split_at(end);
+    (!authority.is_empty() && !authority.contains('@')).then_some((authority, after))
 }
 
 #[cfg(test)]

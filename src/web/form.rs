@@ -19,18 +19,20 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 /// host's address, falls back to `default`. Only ASCII: it becomes a
 /// `Location` header, and paths this site links to are percent-encoded.
 pub fn next_page(next: Option<&str>, default: &str) -> String {
-    match next {
-        Some(path)
-            if path.starts_with('/')
-                && !path.starts_with("//")
-                && path.is_ascii()
-                && !path.contains('\\')
-                && !path.chars().any(char::is_control) =>
-        {
-            path.to_owned()
-        }
-        _ => default.to_owned(),
-    }
+    local_path(next).unwrap_or_else(|| default.to_owned())
+}
+
+/// `path` when it is a path of this site fit for a `Location` header (see
+/// [`next_page`]), else `None`.
+pub fn local_path(path: Option<&str>) -> Option<String> {
+    path.filter(|path| {
+        path.starts_with('/')
+            && !path.starts_with("//")
+            && path.is_ascii()
+            && !path.contains('\\')
+            && !path.chars().any(char::is_control)
+    })
+    .map(str::to_owned)
 }
 
 /// `?next=<path>` for a link or a form action that must carry the page to
@@ -57,9 +59,7 @@ pub fn encoded(text: &str) -> String {
 
 /// The page to return to after signing in, from a sign-in page's query.
 pub fn next_in_query(call: &Call) -> Option<String> {
-    let query = call.query().ok()?;
-    let next = next_page(query.get("next"), "");
-    (!next.is_empty()).then_some(next)
+    local_path(call.query().ok()?.get("next"))
 }
 
 /// The body of a button's form: only where to go afterwards.

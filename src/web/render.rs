@@ -190,8 +190,7 @@ fn return_to(call: &Call, method: Method) -> Option<String> {
                 .to_owned()
         }
     };
-    let path = form::next_page(Some(&path), "");
-    (!path.is_empty()).then_some(path)
+    form::local_path(Some(&path))
 }
 
 /// Renders `template` with `status`.
@@ -305,8 +304,8 @@ pub fn problem_page(
 /// The page a refused form was on (its `Referer`, on this host), to go
 /// back and mend it; the browser's Back button keeps what was typed.
 pub fn back_to_form(call: &Call, label: &'static str) -> Option<Link> {
-    let href = form::next_page(referring_path(call.headers()), "");
-    (!href.is_empty()).then_some(Link { href, label })
+    let href = form::local_path(referring_path(call.headers()))?;
+    Some(Link { href, label })
 }
 
 /// The size a request declared, in words.
