@@ -16,9 +16,12 @@
 #   pins        .ci/check_pins.py: every image and tool at an exact version,
 #               each listed in docs/operations.md
 #   structure   the expanded configuration (structure.sh, structure.py)
-#   pack, kops, deploy, delete
+#   pack, kops, delete
 #               each pipeline script with DRY_RUN=1 and fake variables,
 #               asserting on what it prints (dry_run_*.sh)
+#   environments  .ci/environments.sh for real against a local bare
+#               repository: propose, Flux's report (stood in for), smoke
+#               test, revert, release only what dev ran (environments.sh)
 #   scan        .ci/image_scan.sh with DRY_RUN=1, and the scan policy and
 #               report of .ci/scan_report.py on grype-format findings (scan.sh)
 #   promote     .ci/promote.sh for real against a local registry
@@ -34,7 +37,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 checks=.ci/pipeline
-names="schema lint pins structure pack scan kops deploy delete promote smoke jobs"
+names="schema lint pins structure pack scan kops environments delete promote smoke jobs"
 
 selected=
 for name in "$@"; do
@@ -106,7 +109,7 @@ check structure "structure of the expanded configuration" sh "$checks/structure.
 check pack "dry run: docker_pack.sh" sh "$checks/dry_run_pack.sh"
 check scan "image scan: image_scan.sh dry run, scan_report.py policy" sh "$checks/scan.sh"
 check kops "dry run: kops_cluster.sh dev|prod" sh "$checks/dry_run_kops.sh"
-check deploy "dry run: k8s_deploy.sh dev|prod" sh "$checks/dry_run_deploy.sh"
+check environments "environments: propose, revert, release (local bare repository)" sh "$checks/environments.sh"
 check delete "dry run: kops_delete.sh, gcp_auth.sh" sh "$checks/dry_run_delete.sh"
 check promote "promote.sh against a local registry" sh "$checks/promote_registry.sh"
 check smoke "smoke_test.sh against a local server" sh "$checks/smoke.sh"

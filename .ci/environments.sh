@@ -1,0 +1,340 @@
+#!/bin/sh
+# The deploy side of the pipeline: it proposes, Flux pulls. What runs in each
+# environment is a folder of the `environments` branch (rendered by
+# .ci/render_environment.sh); a deploy is a commit there, a rollback is a
+# revert. No step here applies anything to a cluster: it can only read it
+# (the GitLab agent's read-only access, k8s/clusters/ENV/pipeline-reader.yaml).
+#
+#   sh .ci/environments.sh deploy dev|prod
+#       propose, wait for Flux, smoke test, record: on any failure the
+#       proposal is reverted (and the job fails, saying so)
+#   sh .ci/environments.sh settle dev|prod
+#       for after_script: a proposal the job did not see through (timeout,
+#       cancel) is reverted
+#   sh .ci/environments.sh ran-in-dev [COMMIT]
+#       prints the image (repository@digest) that dev ran and verified for
+#       COMMIT [CI_COMMIT_SHA]; fails when dev never did
+#
+# The steps of `deploy`:
+#   1. propose: render ENV/ from this commit (prod: with the image dev ran for
+#      it, never a rebuild; refused when dev never ran it), commit it to the
+#      branch with Source-Commit and Image trailers, push.
+#   2. wait: until Flux reports the proposal (or a later commit) applied and
+#      Ready in all three Kustomizations, or one of them failed on it, or
+#      FLUX_TIMEOUT passed.
+#   3. smoke: .ci/smoke_test.sh against APP_URL, else (dev) the address the
+#      Gateway reports; prod: https://PUBLIC_HOSTNAME, once its DNS record
+#      points at that address.
+#   4. record: ENV/release gains `verified=`, committed and pushed; what a
+#      release of this commit looks for.
+#
+# Environment:
+#   ENVIRONMENTS_REMOTE   the repository [git@CI_SERVER_HOST:CI_PROJECT_PATH.git]
+#   ENVIRONMENTS_BRANCH   [environments]
+#   ENVIRONMENTS_DEPLOY_KEY  SSH private key (a File variable: its path) of the
+#                         deploy key allowed to push to that branch [none: the
+#                         remote needs no key, e.g. a local path]
+#   KUBE_CONTEXT          kubectl context of the environment's agent
+#                         [CI_PROJECT_PATH:conduit-ENV when KUBECONFIG is set]
+#   FLUX_TIMEOUT          seconds to wait for Flux [1200]
+#   REVERT_WAIT           seconds to wait for Flux to apply a revert [300]
+#   APP_URL, PUBLIC_PATH_PREFIX, PUBLIC_HOSTNAME, SMOKE_PASSWORD: the smoke test
+#   STATE_FILE            where the steps leave their state [ENV.deploy-state]
+#   DRY_RUN=1             print the steps, change nothing, read nothing remote
+#   plus what .ci/render_environment.sh reads (IMAGE_DIGEST, IMAGE_REPO, ...)
+set -eu
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+usage() {
+    echo "usage: $0 deploy|settle dev|prod, or $0 ran-in-dev [COMMIT]" >&2
+    exit 2
+}
+[ $# -ge 1 ] || usage
+ACTION=$1
+case $ACTION in
+    deploy | settle)
+        [ $# -eq 2 ] || usage
+        case $2 in dev | prod) ENVIRONMENT=$2 ;; *) usage ;; esac
+        ;;
+    ran-in-dev)
+        [ $# -le 2 ] || usage
+        ENVIRONMENT=dev
+        ;;
+    *) usage ;;
+esac
+cd "$(dirname "$0")/.."
+PROJECT=$(pwd)
+log_prefix="environments($ENVIRONMENT)"
+DRY_RUN=${DRY_RUN:-0}
+BRANCH=${ENVIRONMENTS_BRANCH:-environments}
+REMOTE=${ENVIRONMENTS_REMOTE:-}
+if [ -z "$REMOTE" ] && [ -n "${CI_SERVER_HOST:-}" ] && [ -n "${CI_PROJECT_PATH:-}" ]; then
+    REMOTE=git@$CI_SERVER_HOST:$CI_PROJECT_PATH.git
+fi
+FLUX_TIMEOUT=${FLUX_TIMEOUT:-1200}
+REVERT_WAIT=${REVERT_WAIT:-300}
+STATE_FILE=${STATE_FILE:-$PROJECT/$ENVIRONMENT.deploy-state}
+NAMESPACE=conduit-$ENVIRONMENT
+KUSTOMIZATIONS="conduit-infrastructure conduit-database conduit-app"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+checkout=$work/environments
+
+if [ -n "${ENVIRONMENTS_DEPLOY_KEY:-}" ]; then
+    [ -s "$ENVIRONMENTS_DEPLOY_KEY" ] || die "ENVIRONMENTS_DEPLOY_KEY ($ENVIRONMENTS_DEPLOY_KEY) is missing or empty"
+    # The key stays in its file; SSH reads it from there, never a log.
+    cp "$ENVIRONMENTS_DEPLOY_KEY" "$work/deploy-key"
+    chmod 600 "$work/deploy-key"
+    GIT_SSH_COMMAND="ssh -i $work/deploy-key -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new"
+    export GIT_SSH_COMMAND
+fi
+
+git_env() {
+    git -C "$checkout" -c user.name="Conduit pipeline" -c user.email="conduit-pipeline@noreply.invalid" \
+        -c commit.gpgsign=false "$@"
+}
+
+# state KEY: a value from the state file; state_set KEY VALUE.
+state() { sed -n "s/^$1=//p" "$STATE_FILE" 2>/dev/null | tail -n 1; }
+state_set() { echo "$1=$2" >>"$STATE_FILE"; }
+
+# fetch: the branch into $checkout (created, empty, when it does not exist).
+fetch() {
+    [ -n "$REMOTE" ] || die "set ENVIRONMENTS_REMOTE (or run in GitLab CI: CI_SERVER_HOST, CI_PROJECT_PATH)"
+    rm -rf "$checkout"
+    if git ls-remote --exit-code --heads "$REMOTE" "$BRANCH" >/dev/null 2>&1; then
+        git clone --quiet --branch "$BRANCH" --single-branch "$REMOTE" "$checkout"
+    else
+        git ls-remote "$REMOTE" >/dev/null || die "cannot read $REMOTE"
+        say "no branch $BRANCH in $REMOTE yet: starting it"
+        git init --quiet -b "$BRANCH" "$checkout"
+        git -C "$checkout" remote add origin "$REMOTE"
+        printf '%s\n' "# What runs where" "" \
+            "Written by the pipeline (.ci/environments.sh on the default branch); read by Flux" \
+            "in each cluster. One folder per environment. Roll back with \`git revert\`." >"$checkout/README.md"
+        git_env add README.md
+        git_env commit --quiet -m "environments: what runs where, pulled by Flux"
+    fi
+}
+
+# push: the checkout's branch; when someone pushed meanwhile, rebase on it
+# (each environment has its folder, so only the same environment conflicts,
+# and its resource group keeps that to one job at a time).
+push() {
+    tries=0
+    until git -C "$checkout" push --quiet origin "HEAD:refs/heads/$BRANCH"; do
+        tries=$((tries + 1))
+        [ "$tries" -lt 3 ] || die "could not push to $BRANCH"
+        git_env pull --quiet --rebase origin "$BRANCH"
+    done
+}
+
+# ran_in_dev COMMIT: the image dev ran and verified for COMMIT, from the
+# history of dev/release on the branch (fetched already).
+ran_in_dev() {
+    for c in $(git -C "$checkout" log --format=%H -- dev/release); do
+        record=$(git -C "$checkout" show "$c:dev/release" 2>/dev/null) || continue
+        if printf '%s\n' "$record" | grep -qx "source_commit=$1" && printf '%s\n' "$record" | grep -q '^verified='; then
+            printf '%s\n' "$record" | sed -n 's/^image=//p'
+            return 0
+        fi
+    done
+    return 1
+}
+
+propose() {
+    : >"$STATE_FILE"
+    fetch
+    source_commit=${CI_COMMIT_SHA:-$(git rev-parse HEAD)}
+    if [ "$ENVIRONMENT" = prod ]; then
+        image=$(ran_in_dev "$source_commit") ||
+            die "commit $source_commit never ran in dev (no verified dev/release for it on $BRANCH): a release promotes what dev ran, never a rebuild. Let the default branch's pipeline deploy it to dev first"
+        IMAGE_REPO=${image%@*} IMAGE_DIGEST=${image#*@}
+        export IMAGE_REPO IMAGE_DIGEST
+        say "dev ran $image for $source_commit: proposing it for prod"
+    fi
+    SOURCE_COMMIT=$source_commit sh .ci/render_environment.sh "$ENVIRONMENT" "$checkout"
+    image=$(sed -n 's/^image=//p' "$checkout/$ENVIRONMENT/release")
+    git_env add -A "$ENVIRONMENT"
+    if git_env diff --cached --quiet; then
+        # Nothing differs, not even the record: what it would propose is there.
+        proposed=$(git -C "$checkout" log -1 --format=%H -- "$ENVIRONMENT")
+        say "$ENVIRONMENT already holds this render (commit $proposed): nothing new to propose"
+        state_set proposed "$proposed"
+        state_set status unchanged
+        return 0
+    fi
+    short=$(printf '%s' "$source_commit" | cut -c1-12)
+    digest=${image#*@}
+    git_env commit --quiet -F - <<EOF
+$ENVIRONMENT: conduit $short ($(printf '%s' "$digest" | cut -c1-19))
+
+Source-Commit: $source_commit
+Image: $image
+Pipeline: ${CI_PIPELINE_URL:-none}
+EOF
+    push
+    proposed=$(git -C "$checkout" rev-parse HEAD)
+    state_set proposed "$proposed"
+    state_set status proposed
+    say "proposed $image for $ENVIRONMENT: commit $proposed on $BRANCH"
+}
+
+use_context() {
+    context=${KUBE_CONTEXT:-}
+    if [ -z "$context" ] && [ -n "${KUBECONFIG:-}" ] && [ -n "${CI_PROJECT_PATH:-}" ]; then
+        context=$CI_PROJECT_PATH:conduit-$ENVIRONMENT
+    fi
+    if [ -n "$context" ]; then
+        kubectl config use-context "$context" >/dev/null || die "no kubectl context $context (the GitLab agent conduit-$ENVIRONMENT)"
+    fi
+}
+
+# applied KUSTOMIZATION: "<commit> <Ready status> <reason> <message>" of one
+# Flux Kustomization.
+applied() {
+    kubectl -n flux-system get kustomization "$1" -o \
+        jsonpath='{.status.lastAppliedRevision}{" "}{.status.lastAttemptedRevision}{" "}{.status.conditions[?(@.type=="Ready")].status}{" "}{.status.conditions[?(@.type=="Ready")].reason}{" "}{.status.conditions[?(@.type=="Ready")].message}' \
+        2>"$work/kubectl.err" | sed 's/[^ ]*@sha1://g'
+}
+
+# covers COMMIT: whether COMMIT is the proposal or comes after it.
+covers() {
+    [ -n "$1" ] || return 1
+    git -C "$checkout" fetch --quiet origin "$BRANCH" 2>/dev/null || true
+    git -C "$checkout" merge-base --is-ancestor "$proposed" "$1" 2>/dev/null
+}
+
+# wait_for COMMIT SECONDS: until Flux applied COMMIT (or later) everywhere.
+wait_for() {
+    proposed=$1
+    deadline=$(($(date +%s) + $2))
+    say "waiting up to $2s for Flux to apply $proposed ($KUSTOMIZATIONS)"
+    while :; do
+        ready=0
+        for k in $KUSTOMIZATIONS; do
+            line=$(applied "$k") || line=
+            # shellcheck disable=SC2086 # fields
+            set -- $line
+            last=${1:-} attempted=${2:-} status=${3:-} reason=${4:-}
+            if covers "$last" && [ "$status" = True ]; then
+                ready=$((ready + 1))
+            elif covers "$attempted" && [ "$status" = False ] && [ "$reason" != Progressing ] &&
+                [ "$reason" != DependencyNotReady ]; then
+                say "Flux could not apply $k: $line"
+                return 1
+            fi
+        done
+        [ "$ready" -lt 3 ] || break
+        if [ "$(date +%s)" -ge "$deadline" ]; then
+            for k in $KUSTOMIZATIONS; do say "$k: $(applied "$k" || cat "$work/kubectl.err")"; done
+            say "Flux did not report $proposed applied and ready in time"
+            return 1
+        fi
+        sleep 10
+    done
+    say "Flux applied $proposed: all three Kustomizations Ready"
+}
+
+smoke() {
+    address=$(kubectl -n "$NAMESPACE" get gateway conduit -o jsonpath='{.status.addresses[0].value}' 2>/dev/null) || address=
+    [ -n "$address" ] || { say "the Gateway reports no address"; return 1; }
+    say "the Gateway's address: $address"
+    url=${APP_URL:-}
+    if [ -z "$url" ] && [ "$ENVIRONMENT" = prod ]; then
+        [ -n "${PUBLIC_HOSTNAME:-}" ] || { say "set PUBLIC_HOSTNAME (or APP_URL) for prod"; return 1; }
+        url=https://$PUBLIC_HOSTNAME
+    fi
+    url=${url:-http://$address}
+    # A host name must lead to the Gateway: its DNS record is set by hand
+    # to the address the Gateway reports (docs/operations.md, HTTPS).
+    host=${url#*://}
+    host=${host%%/*}
+    host=${host%:*}
+    if ! printf '%s\n' "$host" | grep -Eq '^[0-9]+(\.[0-9]+){3}$'; then
+        resolved=$(getent ahostsv4 "$host" 2>/dev/null | awk '{ print $1 }' | sort -u | tr '\n' ' ')
+        case " $resolved " in
+            *" $address "*) ;;
+            *)
+                say "$host resolves to '${resolved% }', not the Gateway's address $address: set its DNS A record to $address (docs/operations.md, HTTPS)"
+                return 1
+                ;;
+        esac
+    fi
+    say "smoke test at ${url%/}${PUBLIC_PATH_PREFIX:-}"
+    sh .ci/smoke_test.sh "${url%/}${PUBLIC_PATH_PREFIX:-}"
+}
+
+# record: the proposal verified; a release of this commit may take its image.
+record() {
+    git -C "$checkout" fetch --quiet origin "$BRANCH"
+    git_env reset --quiet --hard "origin/$BRANCH"
+    echo "verified=$(date -u +%Y-%m-%dT%H:%M:%SZ) by ${CI_JOB_URL:-a local run}" >>"$checkout/$ENVIRONMENT/release"
+    git_env add "$ENVIRONMENT/release"
+    git_env commit --quiet -m "$ENVIRONMENT: $(sed -n 's/^source_commit=//p' "$checkout/$ENVIRONMENT/release" | cut -c1-12) verified (applied, smoke test passed)"
+    push
+    state_set status verified
+    say "verified: recorded in $ENVIRONMENT/release on $BRANCH"
+}
+
+# revert WHY: the proposal reverted, pushed, and (briefly) waited for.
+revert() {
+    [ "$(state status)" = proposed ] || return 0
+    proposed=$(state proposed)
+    say "$1: reverting $proposed on $BRANCH"
+    [ -d "$checkout/.git" ] || fetch
+    git -C "$checkout" fetch --quiet origin "$BRANCH"
+    git_env reset --quiet --hard "origin/$BRANCH"
+    git_env revert --no-edit "$proposed" >/dev/null
+    git_env commit --quiet --amend -m "$(git -C "$checkout" log -1 --format=%B)
+
+Reverted by the pipeline: $1" >/dev/null
+    push
+    reverted=$(git -C "$checkout" rev-parse HEAD)
+    state_set status reverted
+    say "reverted: $ENVIRONMENT is back to what ran before ($reverted); Flux applies it"
+    if [ "$DRY_RUN" != 1 ]; then
+        wait_for "$reverted" "$REVERT_WAIT" || say "Flux has not applied the revert yet; see its Kustomizations in $ENVIRONMENT"
+    fi
+}
+
+case $ACTION in
+    ran-in-dev)
+        fetch
+        commit=${2:-${CI_COMMIT_SHA:-$(git rev-parse HEAD)}}
+        ran_in_dev "$commit" || die "commit $commit never ran in dev (no verified dev/release for it on $BRANCH)"
+        ;;
+    settle)
+        status=$(state status)
+        if [ "$status" = proposed ]; then
+            revert "the job ended (${CI_JOB_STATUS:-unknown}) before the deploy was verified"
+        else
+            say "nothing to settle (${status:-no proposal})"
+        fi
+        ;;
+    deploy)
+        if [ "$DRY_RUN" = 1 ]; then
+            show sh .ci/render_environment.sh "$ENVIRONMENT" "<$BRANCH checkout>"
+            show git commit "<$ENVIRONMENT/: Source-Commit, Image>" '&&' git push origin "HEAD:$BRANCH"
+            show kubectl -n flux-system get kustomization "$KUSTOMIZATIONS" "(until applied and Ready)"
+            show kubectl -n "$NAMESPACE" get gateway conduit "(its address)"
+            show sh .ci/smoke_test.sh "${APP_URL:-http://<the Gateway's address>}${PUBLIC_PATH_PREFIX:-}"
+            say "on failure: git revert of the proposal, pushed to $BRANCH"
+            say "dry run: nothing was changed"
+            exit 0
+        fi
+        command -v kubectl >/dev/null || die "kubectl is required"
+        propose
+        use_context
+        wait_for "$(state proposed)" "$FLUX_TIMEOUT" || { revert "Flux did not apply it"; exit 1; }
+        smoke || { revert "the smoke test failed"; exit 1; }
+        if [ "$(state status)" = proposed ]; then
+            record
+        else
+            say "the running proposal passed the smoke test again"
+        fi
+        say "deployed: $(sed -n 's/^image=//p' "$checkout/$ENVIRONMENT/release") runs in $ENVIRONMENT"
+        ;;
+esac
