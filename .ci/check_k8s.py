@@ -2,9 +2,10 @@
 """The parts of .ci/check_k8s.sh that read YAML (needs PyYAML):
 
     python3 .ci/check_k8s.py restore PROD.yaml PROD_RESTORE.yaml
-        the restore component (k8s/components/restore) on top of prod: a
-        second database cluster bootstrapped by recovery, the app switched
-        to it, the original left exactly as it was
+        the restore components (k8s/components/restore/{database,app}) on
+        top of prod: a second database cluster bootstrapped by recovery,
+        the app switched to it, each cluster backed up daily and
+        scraped, the original left exactly as it was
     python3 .ci/check_k8s.py monitoring k8s/addons/kube-prometheus-stack.yaml
         the chart's values fit the kops specs (no kube-proxy) and take
         Alertmanager's configuration from the Secret
@@ -46,7 +47,7 @@ def restore(before_path, after_path):
         return spec
 
     assert comparable(restored) == comparable(original["spec"]), \
-        "k8s/components/restore/database-r1.yaml drifted from k8s/overlays/prod/database.yaml"
+        "k8s/components/restore/database/database-r1.yaml drifted from k8s/overlays/prod/database/database.yaml"
     assert list(restored["bootstrap"]) == ["recovery"], restored["bootstrap"]
     source = next(c for c in restored["externalClusters"] if c["name"] == restored["bootstrap"]["recovery"]["source"])
     assert source["plugin"]["parameters"]["serverName"] == "conduit-db", source
@@ -58,6 +59,14 @@ def restore(before_path, after_path):
             for e in c.get("env", []) if e["name"] == "DATABASE_URI"]
     assert refs == ["conduit-db-r1-app"] * 2, refs
     assert [v["secret"]["secretName"] for v in spec["volumes"] if v["name"] == "db-ca"] == ["conduit-db-r1-ca"]
+    # Each cluster has its daily base backup; the PodMonitor scrapes both
+    # clusters' instances (the labels both give their pods).
+    backups = sorted(d["spec"]["cluster"]["name"] for d in after if d["kind"] == "ScheduledBackup")
+    assert backups == sorted(clusters), f"ScheduledBackups name {backups}, the clusters are {sorted(clusters)}"
+    monitor = next(d for d in after if d["kind"] == "PodMonitor")["spec"]["selector"]["matchLabels"]
+    for name, cluster in clusters.items():
+        labels = {**cluster["spec"]["inheritedMetadata"]["labels"], "cnpg.io/cluster": name, "cnpg.io/podRole": "instance"}
+        assert all(labels.get(k) == v for k, v in monitor.items()), f"the PodMonitor {monitor} misses {name}"
     print("restore: conduit-db-r1 by recovery from conduit-db's archive, archiving as conduit-db-r1; "
           "conduit-db unchanged; the app on conduit-db-r1-app and conduit-db-r1-ca")
 

@@ -9,10 +9,13 @@
 #                original database cluster as it was), with kubectl kustomize
 #   dry runs     .ci/kops_cluster.sh with DRY_RUN=1 for dev and prod; asserts
 #                on the commands and objects it prints
-#   deploy       .ci/k8s_deploy.sh dev|prod with DRY_RUN=1 (prod also under a
-#                public path prefix): what it would apply, validated below
-#                (the assertions on its commands and objects are
-#                .ci/check_pipeline.sh's `deploy` check)
+#   flux         both environments rendered as the pipeline proposes them
+#                (.ci/render_environment.sh; prod also under a public path
+#                prefix), then every Flux Kustomization of each rendered
+#                exactly as Flux would (kubectl kustomize of its path);
+#                k8s/checks/check_flux.py: plain Kustomizations, ordered,
+#                the database never pruned, the image by digest, no
+#                Gateway address; with its own known-bad variants
 #   core kinds   kubernetes-validate --strict at the cluster's Kubernetes minor
 #   custom res.  ../shared/tools/validate-crs.py (Gateway API, Prometheus
 #                Operator, CloudNativePG, Barman Cloud, kops specs)
@@ -107,12 +110,14 @@ fi
 # change: a second cluster bootstrapped by recovery, the app switched to it,
 # the original left exactly as it was (CloudNativePG refuses a Cluster with
 # two bootstrap methods).
-mkdir "$work/k8s/restore-check"
-cp -R "$work/k8s/overlays/prod/." "$work/k8s/restore-check/"
-sed 's|^  - ../../components/tls$|  - ../../components/tls\n  - ../../components/restore|' \
-    k8s/overlays/prod/kustomization.yaml >"$work/k8s/restore-check/kustomization.yaml"
-sed -i 's|\.\./\.\./|../|g' "$work/k8s/restore-check/kustomization.yaml"
-kubectl kustomize "$work/k8s/restore-check" >"$work/prod-restore.yaml"
+# The restore as docs/operations.md has it: each half of the component in
+# its part of prod.
+sed -i 's|^resources:$|components:\n  - ../../../components/restore/database\nresources:|' \
+    "$work/k8s/overlays/prod/database/kustomization.yaml"
+sed -i 's|^  - ../../../components/tls$|  - ../../../components/tls\n  - ../../../components/restore/app|' \
+    "$work/k8s/overlays/prod/app/kustomization.yaml"
+kubectl kustomize "$work/k8s/overlays/prod" >"$work/prod-restore.yaml"
+cp -R k8s/overlays/prod/. "$work/k8s/overlays/prod/"
 python3 .ci/check_k8s.py restore "$work/prod.yaml" "$work/prod-restore.yaml" || die "restore component"
 grep -q 'components/restore' docs/operations.md || die "docs/operations.md must restore with k8s/components/restore"
 
@@ -128,7 +133,12 @@ for env in dev prod; do
     expect "$log" "+ kops validate cluster --state gs://example-kops-state --name conduit-$env.example.com --wait" "kops $env"
     # kops 1.36 runs Cilium 1.18, conformant with Gateway API v1.3.0 and
     # needing TLSRoute v1alpha2: the experimental channel of that release.
-    expect "$log" "gateway-api/releases/download/v1.3.0/experimental-install.yaml" "kops $env: Gateway API CRDs v1.3.0 experimental"
+    expect "$log" "+ kubectl kustomize k8s/addons/gateway-api" "kops $env: Gateway API CRDs"
+    expect k8s/addons/gateway-api/kustomization.yaml "//config/crd/experimental?ref=40be951cebe5cb3f0365fe6951403de4ff8b9f33" \
+        "Gateway API v1.3.0 experimental, by commit"
+    # kops' add-on manager may not have created the GatewayClass yet.
+    grep -n 'gatewayclass/cilium' "$log" | head -n 1 | grep -qF -- "--for=create" ||
+        die "kops $env: the first wait on gatewayclass/cilium must be --for=create"
     expect "$log" "wait --for=condition=Accepted=True gatewayclass/cilium" "kops $env: GatewayClass accepted"
     expect "$log" "+ kops create secret encryptionconfig" "kops $env: etcd encryption key"
     expect "$log" "alertmanager-conduit" "kops $env: Alertmanager configuration Secret"
@@ -138,7 +148,17 @@ for env in dev prod; do
         die "kops $env: the webhook URL reached the log"
     fi
     expect "$log" "releases/cnpg-" "kops $env: CloudNativePG operator"
-    expect "$log" "plugin-barman-cloud/releases/download/" "kops $env: Barman Cloud plugin"
+    expect "$log" "sha256sum -c" "kops $env: CloudNativePG's manifest checked against its digest"
+    expect "$log" "+ kubectl kustomize k8s/addons/barman-cloud" "kops $env: Barman Cloud plugin"
+    expect "$log" "+ kubectl kustomize k8s/flux-system" "kops $env: Flux"
+    expect "$log" "deployment/kustomize-controller" "kops $env: Flux"
+    expect "$work/kops-$env.yaml" "path: ./$env/flux" "kops $env: Flux pulls its environment's folder"
+    expect "$work/kops-$env.yaml" "branch: environments" "kops $env: Flux pulls the environments branch"
+    expect "$log" "+ helm upgrade --install conduit-$env gitlab-agent" "kops $env: the GitLab agent"
+    expect "$log" "Secrets)" "kops $env: the environment's Secrets"
+    if grep -n 'kubectl apply[^|]*https://' "$log" >&2; then
+        die "kops $env: a manifest applied straight from a URL (above): pin it by commit or digest"
+    fi
     expect "$log" "+ helm upgrade --install kube-prometheus-stack" "kops $env: kube-prometheus-stack"
     expect "$log" "deployment/metrics-server" "kops $env: metrics-server"
     if grep -v '^+ \|^kops_cluster(' "$log" >&2; then
@@ -149,6 +169,9 @@ for env in dev prod; do
 done
 [ "$(grep -c '^kind: InstanceGroup' "$work/kops-dev.yaml")" = 2 ] || die "dev: 1 control plane + 1 node group expected"
 [ "$(grep -c '^kind: InstanceGroup' "$work/kops-prod.yaml")" = 6 ] || die "prod: 3 control planes + 3 node groups expected"
+if grep -n 'compute addresses create' "$work/kops-prod.log" >&2; then
+    die "kops prod: the Gateway asks for no address, none is reserved (above)"
+fi
 expect "$work/kops-prod.log" "conduit-backups" "kops prod: backup bucket"
 if env -u KOPS_STATE_STORE -u GCP_PROJECT K8S_CLUSTER_NAME=x.example.com ADMIN_CIDR=203.0.113.0/24 DRY_RUN=1 \
     sh .ci/kops_cluster.sh dev >/dev/null 2>&1; then
@@ -174,33 +197,91 @@ minor=$(sed -n 's/^  kubernetesVersion: v\{0,1\}\([0-9]*\.[0-9]*\)\..*/\1/p' "$w
 [ -n "$minor" ] || die "no kubernetesVersion in the rendered kops spec"
 echo "Kubernetes minor of the clusters: $minor"
 
-step "render: .ci/k8s_deploy.sh dev|prod (DRY_RUN=1), for the validation below"
-# What the deploy applies: the overlays with its Secrets, the pinned image
-# and prod's host name, address and backup bucket. The assertions on these
-# dry runs are in .ci/check_pipeline.sh (check deploy).
+step "flux: each environment as the pipeline renders it, each Flux Kustomization as Flux applies it"
+# What the pipeline proposes (.ci/render_environment.sh), for both
+# environments and prod under a public path prefix, then every Kustomization
+# of each environment's flux/ folder rendered from its path, exactly as Flux
+# would; k8s/checks/check_flux.py checks the result.
 digest=sha256:$(printf conduit | sha256sum | cut -d' ' -f1)
-# render_deploy ENV OUT [VAR=value...]: a dry run with a clean CI environment.
-render_deploy() {
+# render_env ENV OUT [VAR=value...]: a render with a clean CI environment.
+render_env() {
     target=$1 out=$2
     shift 2
-    env -u IMAGE_DIGEST -u CI_COMMIT_TAG -u CI_COMMIT_SHORT_SHA -u CI_REGISTRY_IMAGE -u IMAGE_REPO \
-        -u CONDUIT_SECRET -u POSTGRES_PASSWORD -u BACKUP_BUCKET -u GCP_PROJECT -u K8S_CLUSTER_NAME \
-        -u PUBLIC_PATH_PREFIX -u PUBLIC_HOSTNAME -u PUBLIC_ADDRESS IMAGE_DIGEST="$digest" "$@" \
-        DRY_RUN=1 sh .ci/k8s_deploy.sh "$target" >"$out" 2>"$out.log" ||
-        { cat "$out.log" >&2; die "k8s_deploy.sh $target dry run"; }
-    echo "${out##*/}: $(grep -c '^kind:' "$out") objects"
+    env -u IMAGE_REPO -u CI_REGISTRY_IMAGE -u PUBLIC_PATH_PREFIX -u PUBLIC_HOSTNAME -u ACME_EMAIL \
+        -u GCP_PROJECT -u BACKUP_BUCKET -u DNS01_PROJECT IMAGE_DIGEST="$digest" "$@" \
+        sh .ci/render_environment.sh "$target" "$out" 2>"$out.$target.log" ||
+        { cat "$out.$target.log" >&2; die "render_environment.sh $target"; }
 }
-render_deploy dev "$work/deploy-dev.yaml"
-render_deploy prod "$work/deploy-prod.yaml" CI_COMMIT_TAG=v1.2.3 BACKUP_BUCKET=example-backups \
-    PUBLIC_HOSTNAME=conduit.example.org PUBLIC_ADDRESS=203.0.113.9
-# Under a prefix the route and CONDUIT_PUBLIC_BASE_PATH change together.
-render_deploy prod "$work/deploy-prod-prefix.yaml" CI_COMMIT_TAG=v1.2.3 BACKUP_BUCKET=example-backups \
-    PUBLIC_HOSTNAME=conduit.example.org PUBLIC_ADDRESS=203.0.113.9 PUBLIC_PATH_PREFIX=/blog/conduit
-expect "$work/deploy-prod-prefix.yaml" "CONDUIT_PUBLIC_BASE_PATH: /blog/conduit" "deploy under a prefix"
-expect "$work/deploy-prod-prefix.yaml" "value: /blog/conduit/healthz" "deploy under a prefix"
+render_env dev "$work/environments"
+render_env prod "$work/environments" PUBLIC_HOSTNAME=conduit.example.org ACME_EMAIL=ops@example.org \
+    DNS01_PROJECT=example-dns BACKUP_BUCKET=example-backups
+render_env prod "$work/environments-prefix" PUBLIC_HOSTNAME=conduit.example.org ACME_EMAIL=ops@example.org \
+    DNS01_PROJECT=example-dns BACKUP_BUCKET=example-backups PUBLIC_PATH_PREFIX=/blog/conduit
+expect "$work/environments-prefix/prod/app/manifests.yaml" "CONDUIT_PUBLIC_BASE_PATH: /blog/conduit" "under a prefix"
+expect "$work/environments-prefix/prod/app/manifests.yaml" "value: /blog/conduit/healthz" "under a prefix"
+if env -u PUBLIC_HOSTNAME IMAGE_DIGEST="$digest" sh .ci/render_environment.sh prod "$work/bad" >/dev/null 2>&1; then
+    die "render_environment.sh prod must refuse to render without PUBLIC_HOSTNAME"
+fi
+for bad in latest v1.2.3 sha256:abc; do
+    if IMAGE_DIGEST=$bad sh .ci/render_environment.sh dev "$work/bad" >/dev/null 2>&1; then
+        die "render_environment.sh must refuse IMAGE_DIGEST '$bad' (only digests are deployed)"
+    fi
+done
+for bad in /api /conduit/ conduit /a//b; do
+    if IMAGE_DIGEST=$digest PUBLIC_PATH_PREFIX=$bad sh .ci/render_environment.sh dev "$work/bad" >/dev/null 2>&1; then
+        die "render_environment.sh must refuse PUBLIC_PATH_PREFIX '$bad'"
+    fi
+done
+# flux_render TREE ENV: each Kustomization of TREE/ENV/flux, rendered from
+# its path as Flux would, to TREE/ENV.<name>.yaml.
+flux_render() {
+    python3 k8s/checks/check_flux.py paths "$1/$2/flux/manifests.yaml" >"$work/paths" || die "flux paths"
+    while read -r name path; do
+        kubectl kustomize "$1/$path" >"$1/$2.$name.yaml" || die "Flux Kustomization $name: kubectl kustomize $path"
+        echo "$2: $name ($path): $(grep -c '^kind:' "$1/$2.$name.yaml") objects"
+    done <"$work/paths"
+}
+flux_render "$work/environments" dev
+flux_render "$work/environments" prod
+flux_render "$work/environments-prefix" prod
+for tree in "$work/environments:dev" "$work/environments:prod" "$work/environments-prefix:prod"; do
+    python3 k8s/checks/check_flux.py check "${tree%%:*}" "${tree#*:}" || die "flux: ${tree#*:}"
+done
+# Each environment whole, as the three Kustomizations leave it, for the
+# validation and the policy below.
+for tree in "$work/environments:dev" "$work/environments:prod" "$work/environments-prefix:prod"; do
+    for part in infrastructure database app; do
+        cat "${tree%%:*}/${tree#*:}.conduit-$part.yaml"
+        echo ---
+    done >"${tree%%:*}/${tree#*:}.flux-applied.yaml"
+done
+flux_renders="$work/environments/dev.flux-applied.yaml $work/environments/prod.flux-applied.yaml"
+flux_renders="$flux_renders $work/environments-prefix/prod.flux-applied.yaml"
+# The Flux objects themselves, against Flux's schemas.
+flux_objects="$work/environments/dev/flux/manifests.yaml $work/environments/prod/flux/manifests.yaml k8s/flux-system/sync.yaml"
+
+step "flux self-test: known-bad variants must fail"
+# flux_mutate NAME FILE SED: prod's render with one mistake must fail.
+flux_mutate() {
+    rm -rf "$work/bad-env" && cp -R "$work/environments" "$work/bad-env"
+    sed -i "$3" "$work/bad-env/prod/$2"
+    cmp -s "$work/environments/prod/$2" "$work/bad-env/prod/$2" && die "flux self-test '$1' changed nothing"
+    flux_render "$work/bad-env" prod >/dev/null
+    if python3 k8s/checks/check_flux.py check "$work/bad-env" prod >"$work/bad-flux.log" 2>&1; then
+        die "the flux check accepted: $1"
+    fi
+    echo "rejected as expected: $1 ($(grep -m1 FAIL "$work/bad-flux.log" | cut -c1-100))"
+}
+flux_mutate "the database pruned" flux/manifests.yaml '/name: conduit-database/,/^---/ s/prune: false/prune: true/'
+flux_mutate "post-build substitution" flux/manifests.yaml 's/^  prune: true$/  prune: true\n  postBuild:\n    substitute:\n      X: "1"/'
+flux_mutate "the app's image by tag" app/manifests.yaml 's|image: \(.*\)@sha256:[0-9a-f]*$|image: \1:v1.2.3|'
+flux_mutate "a Gateway asking for an address" app/manifests.yaml 's|^  gatewayClassName: cilium$|  gatewayClassName: cilium\n  addresses:\n  - type: IPAddress\n    value: 192.0.2.10|'
+flux_mutate "the app before the database" flux/manifests.yaml '/name: conduit-app/,/^---/ s/- name: conduit-database/- name: conduit-infrastructure/'
+# shellcheck disable=SC2016 # $ is sed's last line
+flux_mutate "a database in the pruned app" app/manifests.yaml '$a ---\napiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata:\n  name: stray\n  namespace: conduit-prod\nspec:\n  instances: 1'
 
 rendered="$work/dev.yaml $work/prod.yaml $work/dev-tls.yaml $work/dev-ingress.yaml"
-rendered="$rendered $work/deploy-dev.yaml $work/deploy-prod.yaml $work/deploy-prod-prefix.yaml $work/prod-restore.yaml"
+rendered="$rendered $work/prod-restore.yaml $flux_renders"
 kops_specs="$work/kops-dev.yaml $work/kops-prod.yaml"
 
 step "core kinds: kubernetes-validate --strict -k $minor.0"
@@ -214,7 +295,7 @@ echo "all core objects valid for Kubernetes $minor"
 step "custom resources: validate-crs.py against $SCHEMAS"
 if [ -d "$SCHEMAS" ]; then
     # shellcheck disable=SC2086 # word splitting of the file lists is wanted
-    python3 "$SHARED/tools/validate-crs.py" $rendered $kops_specs >"$work/crs.log" ||
+    python3 "$SHARED/tools/validate-crs.py" $rendered $kops_specs $flux_objects >"$work/crs.log" ||
         { cat "$work/crs.log"; die "custom resources"; }
     tail -n 1 "$work/crs.log"
 else
@@ -264,8 +345,8 @@ echo "k8s/: $(find k8s -name '*.yaml' | wc -l) YAML files clean"
 
 step "shellcheck"
 # -x: follow the sourced .ci/lib.sh.
-"$SHELLCHECK" -x .ci/kops_cluster.sh .ci/k8s_deploy.sh .ci/check_k8s.sh .ci/rehearse_deploy.sh .ci/promote.sh \
-    .ci/install_tools.sh
-echo "6 scripts clean, and .ci/lib.sh they source"
+"$SHELLCHECK" -x .ci/kops_cluster.sh .ci/render_environment.sh .ci/environments.sh .ci/check_k8s.sh \
+    .ci/rehearse_deploy.sh .ci/promote.sh .ci/install_tools.sh
+echo "7 scripts clean, and .ci/lib.sh they source"
 
 echo "check_k8s: all checks passed in $(($(date +%s) - started))s"

@@ -38,7 +38,7 @@ def pins():
     for match in re.finditer(r"^([A-Z0-9_]*(?:VERSION|IMAGE))=\$\{\1:-([^}]+)\}$", read(".ci/kops_cluster.sh"), re.M):
         found[match.group(1)] = match.group(2)
     found["GCL_VERSION"] = re.search(r"^GCL_VERSION=(\S+)$", read(".ci/pipeline/tools.sh"), re.M).group(1)
-    for path in ("k8s/overlays/prod/database.yaml", "k8s/overlays/dev/postgres.yaml"):
+    for path in ("k8s/overlays/prod/database/database.yaml", "k8s/overlays/dev/database/postgres.yaml"):
         for match in re.finditer(r"^\s*(?:image|imageName): (\S+)$", read(path), re.M):
             found[f"{path}"] = match.group(1)
     return found

@@ -29,7 +29,9 @@
 #      release of this commit looks for.
 #
 # Environment:
-#   ENVIRONMENTS_REMOTE   the repository [git@CI_SERVER_HOST:CI_PROJECT_PATH.git]
+#   ENVIRONMENTS_REMOTE   the repository [with ENVIRONMENTS_DEPLOY_KEY:
+#                         git@CI_SERVER_HOST:CI_PROJECT_PATH.git; else
+#                         CI_REPOSITORY_URL, enough to read]
 #   ENVIRONMENTS_BRANCH   [environments]
 #   ENVIRONMENTS_DEPLOY_KEY  SSH private key (a File variable: its path) of the
 #                         deploy key allowed to push to that branch [none: the
@@ -40,6 +42,8 @@
 #   REVERT_WAIT           seconds to wait for Flux to apply a revert [300]
 #   APP_URL, PUBLIC_PATH_PREFIX, PUBLIC_HOSTNAME, SMOKE_PASSWORD: the smoke test
 #   STATE_FILE            where the steps leave their state [ENV.deploy-state]
+#   DOTENV_FILE           ENVIRONMENT_URL=<where the smoke test found the app>,
+#                         for the environment's link in GitLab [deploy.env]
 #   DRY_RUN=1             print the steps, change nothing, read nothing remote
 #   plus what .ci/render_environment.sh reads (IMAGE_DIGEST, IMAGE_REPO, ...)
 set -eu
@@ -69,9 +73,13 @@ log_prefix="environments($ENVIRONMENT)"
 DRY_RUN=${DRY_RUN:-0}
 BRANCH=${ENVIRONMENTS_BRANCH:-environments}
 REMOTE=${ENVIRONMENTS_REMOTE:-}
-if [ -z "$REMOTE" ] && [ -n "${CI_SERVER_HOST:-}" ] && [ -n "${CI_PROJECT_PATH:-}" ]; then
-    REMOTE=git@$CI_SERVER_HOST:$CI_PROJECT_PATH.git
+if [ -z "$REMOTE" ] && [ -n "${ENVIRONMENTS_DEPLOY_KEY:-}" ] && [ -n "${CI_SERVER_HOST:-}" ]; then
+    # Pushing: over SSH with the deploy key that may push to the branch.
+    REMOTE=git@$CI_SERVER_HOST:${CI_PROJECT_PATH:?}.git
 fi
+# Reading only (ran-in-dev): the job's own clone URL, with its job token.
+REMOTE=${REMOTE:-${CI_REPOSITORY_URL:-}}
+DOTENV_FILE=${DOTENV_FILE:-$PROJECT/deploy.env}
 FLUX_TIMEOUT=${FLUX_TIMEOUT:-1200}
 REVERT_WAIT=${REVERT_WAIT:-300}
 STATE_FILE=${STATE_FILE:-$PROJECT/$ENVIRONMENT.deploy-state}
@@ -264,6 +272,7 @@ smoke() {
         esac
     fi
     say "smoke test at ${url%/}${PUBLIC_PATH_PREFIX:-}"
+    echo "ENVIRONMENT_URL=${url%/}${PUBLIC_PATH_PREFIX:-}/" >"$DOTENV_FILE"
     sh .ci/smoke_test.sh "${url%/}${PUBLIC_PATH_PREFIX:-}"
 }
 
@@ -309,6 +318,7 @@ case $ACTION in
     settle)
         status=$(state status)
         if [ "$status" = proposed ]; then
+            use_context
             revert "the job ended (${CI_JOB_STATUS:-unknown}) before the deploy was verified"
         else
             say "nothing to settle (${status:-no proposal})"
@@ -320,7 +330,7 @@ case $ACTION in
             show git commit "<$ENVIRONMENT/: Source-Commit, Image>" '&&' git push origin "HEAD:$BRANCH"
             show kubectl -n flux-system get kustomization "$KUSTOMIZATIONS" "(until applied and Ready)"
             show kubectl -n "$NAMESPACE" get gateway conduit "(its address)"
-            show sh .ci/smoke_test.sh "${APP_URL:-http://<the Gateway's address>}${PUBLIC_PATH_PREFIX:-}"
+            show sh .ci/smoke_test.sh "${APP_URL:-http://<the address the Gateway reports>}${PUBLIC_PATH_PREFIX:-}"
             say "on failure: git revert of the proposal, pushed to $BRANCH"
             say "dry run: nothing was changed"
             exit 0

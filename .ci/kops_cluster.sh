@@ -1,10 +1,15 @@
 #!/bin/sh
 # Creates or updates the kops cluster of one environment on Google Cloud, waits
-# until it is healthy, and installs the cluster add-ons the Conduit manifests
-# rely on (Gateway API CRDs, CloudNativePG and its Barman Cloud plugin,
-# kube-prometheus-stack with its Alertmanager configuration; metrics-server
-# and cert-manager come with kops). Also stores the etcd encryption key once,
-# and in prod reserves the Gateway's static address.
+# until it is healthy, and installs what only a cluster admin can: the
+# add-ons the Conduit manifests rely on (Gateway API CRDs, CloudNativePG and
+# its Barman Cloud plugin, kube-prometheus-stack with its Alertmanager
+# configuration; metrics-server and cert-manager come with kops), Flux
+# pointed at the environment's folder of the `environments` branch, the
+# GitLab agent the deploy job reads the cluster through, and the
+# environment's Secrets (never in git). Also stores the etcd encryption key
+# once. Every third-party manifest is pinned by content: a commit of its
+# repository (k8s/addons/*, k8s/flux-system) or a SHA-256 checked before it
+# is applied.
 #
 # usage: .ci/kops_cluster.sh dev|prod
 #
@@ -18,8 +23,26 @@
 #                      egress). 0.0.0.0/0 is refused unless
 #                      ADMIN_CIDR_ALLOW_ANY=true
 #   ALERT_WEBHOOK_URL  where Alertmanager posts alerts (a masked variable; a
-#                      webhook of Slack, Google Chat, PagerDuty, ...). Not
-#                      needed with DRY_RUN=1
+#                      webhook of Slack, Google Chat, PagerDuty, ...)
+#   FLUX_DEPLOY_KEY    private SSH key (a File variable) of the project's
+#                      read-only deploy key Flux pulls with
+#   FLUX_KNOWN_HOSTS   the Git server's SSH host keys (known_hosts lines; a
+#                      File variable), checked against the server's
+#                      published fingerprints
+#   FLUX_GITLAB_TOKEN  project access token (api scope, Reporter) Flux posts
+#                      commit statuses with (masked)
+#   GITLAB_AGENT_TOKEN the environment's GitLab agent token (masked)
+#   CONDUIT_SECRET     token signing key, 32+ bytes (masked);
+#                      CONDUIT_PREVIOUS_SECRET: the key before a rotation
+#   POSTGRES_PASSWORD  dev: the dev database's `conduit` password, 16+ of
+#                      [A-Za-z0-9._~-] (masked)
+#   BACKUP_GCS_KEY_FILE, DNS01_GCP_KEY_FILE  prod: service account keys
+#                      (File variables) for backups and cert-manager's DNS-01
+#   REGISTRY_USER, REGISTRY_PASSWORD  pull credentials [CI_DEPLOY_USER,
+#                      CI_DEPLOY_PASSWORD: a deploy token with read_registry];
+#                      unset: anonymous pulls
+# None of these is needed with DRY_RUN=1: placeholders stand in, and never
+# reach the log.
 #
 # Optional environment (default in brackets; dev | prod where they differ):
 #   GCP_REGION                  region [us-central1]
@@ -33,8 +56,6 @@
 #   NODE_MIN_PER_ZONE           prod: autoscaler lower bound per zone [1]
 #   NODE_MAX_PER_ZONE           prod: autoscaler upper bound per zone [3]
 #   ADMIN_CIDR_ALLOW_ANY        true: accept 0.0.0.0/0 as ADMIN_CIDR [false]
-#   PUBLIC_ADDRESS_NAME         prod: name of the reserved regional address of
-#                               the Gateway [conduit-prod-gateway]
 #   SSH_CIDR                    who may SSH to machines [127.0.0.1/32, i.e. nobody]
 #   SUBNET_CIDR                 machine subnet [10.0.16.0/20]
 #   POD_CIDR                    pod addresses [100.96.0.0/11]; must match
@@ -45,11 +66,15 @@
 #                               if missing [${GCP_PROJECT}-conduit-backups]
 #   KOPS_VALIDATE_TIMEOUT       how long to wait for a healthy cluster [20m | 30m]
 #   ADDON_TIMEOUT               how long to wait for each add-on [10m]
-#   GATEWAY_API_VERSION         [v1.3.0]: the release Cilium 1.18 (kops 1.36's)
-#                               is conformant with; its experimental channel,
-#                               as Cilium needs TLSRoute (docs/operations.md)
-#   CNPG_VERSION                CloudNativePG operator [1.30.1]
-#   BARMAN_CLOUD_PLUGIN_VERSION [0.16.0]
+#   CNPG_VERSION                CloudNativePG operator [1.30.0]; with
+#                               CNPG_COMMIT and CNPG_SHA256, the release's
+#                               manifest at that commit and its digest
+#   GITLAB_AGENT_CHART_VERSION  the GitLab agent's Helm chart [2.20.1]
+#   GITLAB_KAS_ADDRESS          the GitLab agent server [wss://kas.gitlab.com]
+#   ENVIRONMENTS_REPOSITORY     what Flux pulls [ssh://git@CI_SERVER_SHELL_SSH_HOST/CI_PROJECT_PATH.git]
+# The Gateway API CRDs (v1.3.0, experimental channel), the Barman Cloud plugin
+# (v0.14.0) and Flux (v2.9.4) are pinned by commit in k8s/addons/gateway-api,
+# k8s/addons/barman-cloud and k8s/flux-system.
 #   KUBE_PROMETHEUS_STACK_VERSION  helm chart version [88.6.0]
 #   DRY_RUN                     1: print the rendered specs on standard output and
 #                               each command on standard error ("+ ..."), run none
@@ -100,10 +125,11 @@ NODE_MIN_PER_ZONE=${NODE_MIN_PER_ZONE:-1}
 NODE_MAX_PER_ZONE=${NODE_MAX_PER_ZONE:-3}
 BACKUP_BUCKET=${BACKUP_BUCKET:-$GCP_PROJECT-conduit-backups}
 ADDON_TIMEOUT=${ADDON_TIMEOUT:-10m}
-GATEWAY_API_VERSION=${GATEWAY_API_VERSION:-v1.3.0}
-PUBLIC_ADDRESS_NAME=${PUBLIC_ADDRESS_NAME:-conduit-prod-gateway}
-CNPG_VERSION=${CNPG_VERSION:-1.30.1}
-BARMAN_CLOUD_PLUGIN_VERSION=${BARMAN_CLOUD_PLUGIN_VERSION:-0.16.0}
+CNPG_VERSION=${CNPG_VERSION:-1.30.0}
+CNPG_COMMIT=${CNPG_COMMIT:-4b5e244a7d031f67e025c83c1555e7726ecbbfa1}
+CNPG_SHA256=${CNPG_SHA256:-f8bede43fe4ee0d478c2355b204a36876b2ae4faac60f2a9452280b293da3b88}
+GITLAB_AGENT_CHART_VERSION=${GITLAB_AGENT_CHART_VERSION:-2.20.1}
+GITLAB_KAS_ADDRESS=${GITLAB_KAS_ADDRESS:-wss://kas.gitlab.com}
 KUBE_PROMETHEUS_STACK_VERSION=${KUBE_PROMETHEUS_STACK_VERSION:-88.6.0}
 if [ "$ENVIRONMENT" = dev ]; then
     CONTROL_PLANE_MACHINE_TYPE=${CONTROL_PLANE_MACHINE_TYPE:-e2-medium}
@@ -167,15 +193,10 @@ if [ "$DRY_RUN" = 1 ] || ! gcloud storage buckets describe "$bucket" --project "
     run gcloud storage buckets update "$bucket" --versioning
 fi
 if [ "$ENVIRONMENT" = prod ]; then
-    # The Gateway's static address: reserved once, then PUBLIC_ADDRESS and
-    # the DNS record of PUBLIC_HOSTNAME point at it (docs/operations.md).
-    if [ "$DRY_RUN" = 1 ] || ! gcloud compute addresses describe "$PUBLIC_ADDRESS_NAME" --region "$GCP_REGION" --project "$GCP_PROJECT" >/dev/null 2>&1; then
-        run gcloud compute addresses create "$PUBLIC_ADDRESS_NAME" --region "$GCP_REGION" --project "$GCP_PROJECT"
-    fi
-    if [ "$DRY_RUN" != 1 ]; then
-        say "static address $PUBLIC_ADDRESS_NAME: $(gcloud compute addresses describe "$PUBLIC_ADDRESS_NAME" --region "$GCP_REGION" --project "$GCP_PROJECT" --format 'value(address)') (set PUBLIC_ADDRESS to it)"
-    fi
-    # PostgreSQL base backups and WAL (see k8s/overlays/prod/backup.yaml).
+    # No address is reserved for the Gateway: the load balancer hands out
+    # its own, which the deploy job prints; PUBLIC_HOSTNAME's DNS record
+    # points at it (docs/operations.md, HTTPS).
+    # PostgreSQL base backups and WAL (see k8s/overlays/prod/database/backup.yaml).
     if [ "$DRY_RUN" = 1 ] || ! gcloud storage buckets describe "gs://$BACKUP_BUCKET" --project "$GCP_PROJECT" >/dev/null 2>&1; then
         run gcloud storage buckets create "gs://$BACKUP_BUCKET" --project "$GCP_PROJECT" \
             --location "$GCP_REGION" --uniform-bucket-level-access --public-access-prevention
@@ -231,12 +252,35 @@ run kops validate cluster --state "$KOPS_STATE_STORE" --name "$K8S_CLUSTER_NAME"
 run kops rolling-update cluster --state "$KOPS_STATE_STORE" --name "$K8S_CLUSTER_NAME" --yes
 
 say "installing add-ons"
-# Gateway API CRDs of the release Cilium supports, experimental channel
-# (Cilium 1.18 needs TLSRoute v1alpha2, which only that channel serves).
-# Cilium's operator only starts its Gateway controller if the CRDs existed
-# when it started, so restart it when the GatewayClass is not Accepted yet.
-run kubectl apply --server-side --force-conflicts \
-    -f "https://github.com/kubernetes-sigs/gateway-api/releases/download/$GATEWAY_API_VERSION/experimental-install.yaml"
+# apply_kustomization DIR WHAT: renders DIR (its remote parts are pinned by
+# commit), prints the digest of what it applies, applies it server-side.
+apply_kustomization() {
+    show kubectl kustomize "$1" '|' kubectl apply --server-side --force-conflicts -f -
+    if [ "$DRY_RUN" != 1 ]; then
+        kubectl kustomize "$1" >"$work/rendered.yaml"
+        say "$2: $(grep -c '^kind:' "$work/rendered.yaml") objects, sha256 $(sha256sum "$work/rendered.yaml" | cut -c1-64)"
+        kubectl apply --server-side --force-conflicts -f "$work/rendered.yaml"
+    fi
+}
+# apply_verified URL SHA256 WHAT: downloads URL, applies it only if its
+# SHA-256 is the pinned one.
+apply_verified() {
+    show curl -fsSL -o "<$3>" "$1" '&&' sha256sum -c "<$2>"
+    show kubectl apply --server-side --force-conflicts -f "<$3>"
+    if [ "$DRY_RUN" != 1 ]; then
+        curl -fsSL --retry 3 -o "$work/download.yaml" "$1"
+        echo "$2  $work/download.yaml" | sha256sum -c --quiet - || die "$3: $1 is not the pinned content (sha256 $2)"
+        kubectl apply --server-side --force-conflicts -f "$work/download.yaml"
+    fi
+}
+# Gateway API CRDs (k8s/addons/gateway-api). Cilium's operator only starts
+# its Gateway controller if the CRDs existed when it started, so restart it
+# when the GatewayClass is not Accepted yet. kops' add-on manager creates
+# the GatewayClass itself, perhaps not yet on a new cluster: wait for it to
+# exist before waiting for its condition (a wait on a missing object fails
+# at once).
+apply_kustomization k8s/addons/gateway-api "Gateway API CRDs"
+run kubectl wait --for=create gatewayclass/cilium --timeout="$ADDON_TIMEOUT"
 if [ "$DRY_RUN" = 1 ] || ! kubectl wait --for=condition=Accepted=True gatewayclass/cilium --timeout=10s >/dev/null 2>&1; then
     run kubectl -n kube-system rollout restart deployment/cilium-operator
     run kubectl -n kube-system rollout status deployment/cilium-operator --timeout="$ADDON_TIMEOUT"
@@ -247,14 +291,13 @@ fi
 run kubectl wait --all-namespaces --for=condition=Available deployment \
     -l app.kubernetes.io/instance=cert-manager --timeout="$ADDON_TIMEOUT"
 run kubectl -n kube-system rollout status deployment/metrics-server --timeout="$ADDON_TIMEOUT"
-# CloudNativePG operator (namespace cnpg-system), then its Barman Cloud plugin
-# in the same namespace.
-cnpg_minor=${CNPG_VERSION%.*}
-run kubectl apply --server-side --force-conflicts \
-    -f "https://raw.githubusercontent.com/cloudnative-pg/cloudnative-pg/release-$cnpg_minor/releases/cnpg-$CNPG_VERSION.yaml"
+# CloudNativePG operator (namespace cnpg-system): the release's manifest as
+# committed in its repository, checked against its digest; then its Barman
+# Cloud plugin in the same namespace (k8s/addons/barman-cloud).
+apply_verified "https://raw.githubusercontent.com/cloudnative-pg/cloudnative-pg/$CNPG_COMMIT/releases/cnpg-$CNPG_VERSION.yaml" \
+    "$CNPG_SHA256" "CloudNativePG $CNPG_VERSION"
 run kubectl -n cnpg-system rollout status deployment/cnpg-controller-manager --timeout="$ADDON_TIMEOUT"
-run kubectl apply \
-    -f "https://github.com/cloudnative-pg/plugin-barman-cloud/releases/download/v$BARMAN_CLOUD_PLUGIN_VERSION/manifest.yaml"
+apply_kustomization k8s/addons/barman-cloud "Barman Cloud plugin"
 run kubectl -n cnpg-system rollout status deployment/barman-cloud --timeout="$ADDON_TIMEOUT"
 # Alertmanager's configuration, as a Secret (the chart's values point at
 # it): every alert but the Watchdog heartbeat goes to ALERT_WEBHOOK_URL,
@@ -290,8 +333,160 @@ run helm upgrade --install kube-prometheus-stack \
     --namespace monitoring --create-namespace \
     --values k8s/addons/kube-prometheus-stack.yaml \
     --wait --timeout "$ADDON_TIMEOUT"
+
+# --- The environment's Secrets ------------------------------------------------
+# Created here, from masked and File variables, never in git: Flux's
+# manifests only name them. Values go through private files, never through a
+# process list or the log; in a dry run every value is a placeholder.
+NAMESPACE=conduit-$ENVIRONMENT
+secrets=$work/secrets
+mkdir -m 700 "$secrets"
+# value NAME: a variable's value, or a placeholder in a dry run.
+value() {
+    if [ "$DRY_RUN" = 1 ]; then
+        echo "dry-run-placeholder-$1-0123456789abcdef0123456789"
+    else
+        eval "printf '%s' \"\${$1:-}\""
+    fi
+}
+# file_of NAME: the path a File variable holds, or a placeholder file.
+file_of() {
+    if [ "$DRY_RUN" = 1 ]; then
+        printf '%s\n' "{\"comment\": \"dry-run placeholder for $1\"}" >"$secrets/$1"
+        echo "$secrets/$1"
+    else
+        f=$(eval "printf '%s' \"\${$1:-}\"")
+        [ -n "$f" ] && [ -s "$f" ] || die "set $1 (a File variable)"
+        echo "$f"
+    fi
+}
+: >"$work/secrets.yaml"
+# secret NAMESPACE NAME ARGS...: one Secret, rendered offline, appended.
+secret() {
+    ns=$1 name=$2
+    shift 2
+    kubectl create secret generic "$name" --namespace "$ns" "$@" --dry-run=client -o yaml >"$work/one-secret.yaml"
+    kubectl label --local -f "$work/one-secret.yaml" -o yaml \
+        app.kubernetes.io/part-of=conduit app.kubernetes.io/managed-by=kops_cluster.sh >>"$work/secrets.yaml"
+    echo --- >>"$work/secrets.yaml"
+}
+(umask 077 && value CONDUIT_SECRET >"$secrets/secret")
+[ "$(wc -c <"$secrets/secret")" -ge 32 ] || die "set CONDUIT_SECRET, at least 32 bytes (e.g. openssl rand -hex 32)"
+if [ -n "${CONDUIT_PREVIOUS_SECRET:-}" ]; then
+    (umask 077 && value CONDUIT_PREVIOUS_SECRET >"$secrets/previous-secret")
+    [ "$(wc -c <"$secrets/previous-secret")" -ge 32 ] || die "CONDUIT_PREVIOUS_SECRET must be at least 32 bytes"
+    secret "$NAMESPACE" conduit-secret --from-file=secret="$secrets/secret" \
+        --from-file=previous-secret="$secrets/previous-secret"
+else
+    secret "$NAMESPACE" conduit-secret --from-file=secret="$secrets/secret"
+fi
+if [ "$ENVIRONMENT" = dev ]; then
+    db_password=$(value POSTGRES_PASSWORD)
+    case $db_password in
+        *[!A-Za-z0-9._~-]*) die "POSTGRES_PASSWORD may only use A-Z a-z 0-9 . _ ~ - (it goes into a URL); e.g. openssl rand -hex 24" ;;
+    esac
+    [ "${#db_password}" -ge 16 ] || die "set POSTGRES_PASSWORD, at least 16 characters"
+    # Same shape as CloudNativePG's <cluster>-app Secret in prod.
+    printf '%s' conduit >"$secrets/username"
+    printf '%s' "$db_password" >"$secrets/password"
+    printf '%s' conduit >"$secrets/dbname"
+    printf '%s' conduit-db >"$secrets/host"
+    printf '%s' 5432 >"$secrets/port"
+    printf '%s' "postgres://conduit:$db_password@conduit-db:5432/conduit" >"$secrets/uri"
+    secret "$NAMESPACE" conduit-db-app --type=kubernetes.io/basic-auth \
+        --from-file=username="$secrets/username" --from-file=password="$secrets/password" \
+        --from-file=dbname="$secrets/dbname" --from-file=host="$secrets/host" \
+        --from-file=port="$secrets/port" --from-file=uri="$secrets/uri"
+else
+    secret "$NAMESPACE" conduit-backup-gcs --from-file=credentials.json="$(file_of BACKUP_GCS_KEY_FILE)"
+    # cert-manager's Issuer (k8s/components/tls) reads it in this namespace.
+    secret "$NAMESPACE" conduit-dns01-gcp --from-file=key.json="$(file_of DNS01_GCP_KEY_FILE)"
+fi
+registry_user=${REGISTRY_USER:-${CI_DEPLOY_USER:-}}
+registry_password=${REGISTRY_PASSWORD:-${CI_DEPLOY_PASSWORD:-}}
+[ "$DRY_RUN" != 1 ] || registry_user=dry-run-placeholder registry_password=dry-run-placeholder
+if [ -n "$registry_user" ] && [ -n "$registry_password" ]; then
+    registry_host=${CI_REGISTRY:-registry.gitlab.com}
+    auth=$(printf '%s:%s' "$registry_user" "$registry_password" | base64 | tr -d '\n')
+    (umask 077 && printf '{"auths":{"%s":{"auth":"%s"}}}' "$registry_host" "$auth" >"$secrets/dockerconfig")
+    secret "$NAMESPACE" conduit-registry --type=kubernetes.io/dockerconfigjson \
+        --from-file=.dockerconfigjson="$secrets/dockerconfig"
+else
+    say "no REGISTRY_USER/REGISTRY_PASSWORD (or CI_DEPLOY_*): the cluster pulls the image anonymously"
+fi
+# Flux's: the read-only deploy key it pulls with, and the token it reports with.
+(umask 077 && value FLUX_GITLAB_TOKEN >"$secrets/token")
+[ -s "$secrets/token" ] || die "set FLUX_GITLAB_TOKEN (a project access token, api scope, role Reporter)"
+secret flux-system flux-gitlab-token --from-file=token="$secrets/token"
+secret flux-system flux-deploy-key --from-file=identity="$(file_of FLUX_DEPLOY_KEY)" \
+    --from-file=known_hosts="$(file_of FLUX_KNOWN_HOSTS)"
+if grep -n 'dry-run-placeholder' "$work/secrets.yaml" >/dev/null && [ "$DRY_RUN" != 1 ]; then
+    die "a placeholder reached a real Secret"
+fi
+for ns in "$NAMESPACE" flux-system; do
+    show kubectl create namespace "$ns" --dry-run=client -o yaml '| kubectl apply --server-side -f -'
+    if [ "$DRY_RUN" != 1 ]; then
+        kubectl create namespace "$ns" --dry-run=client -o yaml | kubectl apply --server-side -f -
+    fi
+done
+show kubectl apply --server-side --field-manager=kops_cluster --force-conflicts -f - "($(grep -c '^kind: Secret' "$work/secrets.yaml") Secrets)"
+if [ "$DRY_RUN" != 1 ]; then
+    before=$(kubectl -n "$NAMESPACE" get secret conduit-secret -o jsonpath='{.metadata.resourceVersion}' 2>/dev/null || true)
+    kubectl apply --server-side --field-manager=kops_cluster --force-conflicts -f "$work/secrets.yaml" >/dev/null
+    after=$(kubectl -n "$NAMESPACE" get secret conduit-secret -o jsonpath='{.metadata.resourceVersion}')
+    # A rotated signing key reaches the app's pods by a restart.
+    if [ -n "$before" ] && [ "$before" != "$after" ] && kubectl -n "$NAMESPACE" get deployment conduit >/dev/null 2>&1; then
+        run kubectl -n "$NAMESPACE" rollout restart deployment/conduit
+    fi
+fi
+rm -rf "$secrets"
+
+# --- Flux -----------------------------------------------------------------------
+# Its controllers (k8s/flux-system, pinned by commit), then where it pulls
+# from: the `environments` branch over SSH, the folder of this environment.
+apply_kustomization k8s/flux-system "Flux v2.9.4"
+for controller in source-controller kustomize-controller notification-controller; do
+    run kubectl -n flux-system rollout status "deployment/$controller" --timeout="$ADDON_TIMEOUT"
+done
+ssh_host=${CI_SERVER_SHELL_SSH_HOST:-${CI_SERVER_HOST:-gitlab.com}}
+repository=${ENVIRONMENTS_REPOSITORY:-ssh://git@$ssh_host/${CI_PROJECT_PATH:-example/conduit}.git}
+case $repository in
+    ssh://?*) ;;
+    *) die "ENVIRONMENTS_REPOSITORY must be an ssh:// URL (Flux reads it with a deploy key), got '$repository'" ;;
+esac
+mkdir -p "$work/flux-sync"
+cp k8s/flux-system/sync.yaml "$work/flux-sync/sync.yaml"
+printf '%s\n' "resources: [sync.yaml]" "patches:" \
+    "  - target: {kind: GitRepository, name: conduit-environments}" \
+    "    patch: |-" "      - {op: replace, path: /spec/url, value: \"$repository\"}" \
+    "  - target: {kind: Kustomization, name: conduit-flux}" \
+    "    patch: |-" "      - {op: replace, path: /spec/path, value: ./$ENVIRONMENT/flux}" \
+    >"$work/flux-sync/kustomization.yaml"
+kubectl kustomize "$work/flux-sync" >"$work/flux-sync.yaml"
+if [ "$DRY_RUN" = 1 ]; then
+    cat "$work/flux-sync.yaml"
+fi
+show kubectl apply --server-side --force-conflicts -f - "(GitRepository conduit-environments: $repository, Kustomization conduit-flux: ./$ENVIRONMENT/flux)"
+if [ "$DRY_RUN" != 1 ]; then
+    kubectl apply --server-side --force-conflicts -f "$work/flux-sync.yaml"
+fi
+
+# --- The GitLab agent -------------------------------------------------------------
+# What the deploy job reads the cluster through (.gitlab/agents/conduit-ENV:
+# only this project's jobs of this environment; the role it gets is
+# read-only, k8s/clusters/ENV/pipeline-reader.yaml). The token goes in
+# through a private values file.
+agent_token=$(value GITLAB_AGENT_TOKEN)
+[ -n "$agent_token" ] || die "set GITLAB_AGENT_TOKEN (the token of the agent conduit-$ENVIRONMENT)"
+(umask 077 && printf 'config:\n  token: "%s"\n  kasAddress: "%s"\n' "$agent_token" "$GITLAB_KAS_ADDRESS" >"$work/agent-values.yaml")
+run helm upgrade --install "conduit-$ENVIRONMENT" gitlab-agent \
+    --repo https://charts.gitlab.io --version "$GITLAB_AGENT_CHART_VERSION" \
+    --namespace gitlab-agent --create-namespace --values "$work/agent-values.yaml" \
+    --wait --timeout "$ADDON_TIMEOUT"
+rm -f "$work/agent-values.yaml"
+
 if [ "$DRY_RUN" = 1 ]; then
     say "dry run: nothing was changed"
 else
-    say "cluster $K8S_CLUSTER_NAME is ready"
+    say "cluster $K8S_CLUSTER_NAME is ready; Flux pulls $ENVIRONMENT/ from $repository"
 fi

@@ -2,22 +2,20 @@
 # The registry side of a release, with skopeo: an image is built once, on the
 # default branch, and promoted by digest; a release never rebuilds.
 #
-#   sh .ci/promote.sh mark-dev   after deploy:dev succeeded (rollout and smoke
-#                                test): tags the digest it deployed as
-#                                dev-<short SHA>, the record that this commit
-#                                ran in dev
-#   sh .ci/promote.sh release    on a vX.Y.Z pipeline: the image the default
-#                                branch built for this commit (:<short SHA>)
-#                                must exist and must be the digest dev ran
-#                                (:dev-<short SHA>); it is copied by digest to
+#   sh .ci/promote.sh release    on a vX.Y.Z pipeline: DEV_IMAGE is what dev
+#                                ran and verified for this commit (from the
+#                                `environments` branch: .ci/environments.sh
+#                                ran-in-dev); the image the default branch
+#                                built for this commit (:<short SHA>) must be
+#                                that digest; it is copied by digest to
 #                                :vX.Y.Z. Writes promote.env (IMAGE_REPO,
-#                                IMAGE_DIGEST, IMAGE_TAG) for deploy:prod.
+#                                IMAGE_DIGEST, IMAGE_TAG) for the scan.
 #
 # Environment:
+#   DEV_IMAGE            repository@sha256:<digest> that dev ran (required)
 #   IMAGE_REPO           repository [CI_REGISTRY_IMAGE]
-#   IMAGE_DIGEST         mark-dev: the digest deploy:dev deployed (pack's dotenv)
 #   CI_COMMIT_SHORT_SHA  the commit [git rev-parse --short HEAD]
-#   CI_COMMIT_TAG        release: the tag, vX.Y.Z, equal to v + Cargo.toml's version
+#   CI_COMMIT_TAG        the tag, vX.Y.Z, equal to v + Cargo.toml's version
 #   CI_REGISTRY, CI_REGISTRY_USER, CI_REGISTRY_PASSWORD
 #                        registry login (GitLab's own); unset: no login
 #   REGISTRY_TLS_VERIFY  false for a plain-HTTP registry (the local check) [true]
@@ -26,7 +24,7 @@ set -eu
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-[ $# -eq 1 ] || die "usage: $0 mark-dev|release"
+[ $# -eq 1 ] || die "usage: $0 release"
 cd "$(dirname "$0")/.."
 
 repo=${IMAGE_REPO:-${CI_REGISTRY_IMAGE:-}}
@@ -56,22 +54,18 @@ digest_of() {
 }
 
 case $1 in
-    mark-dev)
-        digest=${IMAGE_DIGEST:-}
-        printf '%s\n' "$digest" | grep -Eq '^sha256:[0-9a-f]{64}$' || die "IMAGE_DIGEST must be sha256:<64 hex>, got '$digest'"
-        run skopeo copy --all --src-tls-verify="$tls" --dest-tls-verify="$tls" \
-            "docker://$repo@$digest" "docker://$repo:dev-$short"
-        say "$repo@$digest ran in dev: tagged dev-$short"
-        ;;
     release)
         tag=${CI_COMMIT_TAG:-}
         printf '%s\n' "$tag" | grep -Eq '^v[0-9]+\.[0-9]+\.[0-9]+$' || die "not a release tag (vX.Y.Z): '$tag'"
         version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
         [ "$tag" = "v$version" ] || die "tag $tag does not match version $version in Cargo.toml"
+        ran=${DEV_IMAGE:-}
+        printf '%s\n' "$ran" | grep -Eq '@sha256:[0-9a-f]{64}$' ||
+            die "commit $short never ran in dev (DEV_IMAGE is '$ran'): let the default branch's pipeline deploy it to dev first"
+        [ "${ran%@*}" = "$repo" ] || die "dev ran ${ran%@*}, not this project's $repo"
+        ran=${ran#*@}
         tested=$(digest_of "$repo:$short")
         [ -n "$tested" ] || die "no tested image $repo:$short for commit $short. A release is never rebuilt: merge the commit to the default branch, let its pipeline build, test and deploy it to dev, then tag it"
-        ran=$(digest_of "$repo:dev-$short")
-        [ -n "$ran" ] || die "commit $short was never deployed to dev successfully (no $repo:dev-$short): let deploy:dev pass for it first"
         [ "$ran" = "$tested" ] || die "dev ran $ran for $short, but $repo:$short is $tested: refusing to promote"
         run skopeo copy --all --src-tls-verify="$tls" --dest-tls-verify="$tls" \
             "docker://$repo@$tested" "docker://$repo:$tag"
@@ -79,5 +73,5 @@ case $1 in
         say "promoted $repo@$tested (built for $short, ran in dev) as $tag"
         cat promote.env
         ;;
-    *) die "usage: $0 mark-dev|release" ;;
+    *) die "usage: $0 release" ;;
 esac

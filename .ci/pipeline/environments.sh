@@ -93,7 +93,8 @@ deploy() {
     echo "$d_address" >"$work/stub-address"
     deploy_status=0
     (cd "$snap" && env -i PATH="$work/stub-bin:$PATH" HOME="$HOME" TMPDIR="$work" \
-        ENVIRONMENTS_REMOTE="$remote" STATE_FILE="$work/$d_name.state" IMAGE_REPO="$repo" \
+        ENVIRONMENTS_REMOTE="$remote" STATE_FILE="$work/$d_name.state" DOTENV_FILE="$work/$d_name.env" \
+        IMAGE_REPO="$repo" \
         CI_COMMIT_SHA="$head_sha" CI_PIPELINE_URL="https://gitlab.example.com/p/1" \
         SMOKE_PASSWORD=environments-smoke-password SMOKE_RETRIES=0 SMOKE_TIMEOUT=5 \
         FLUX_TIMEOUT=60 REVERT_WAIT=30 "$@") >"$work/$d_name.log" 2>&1 || deploy_status=$?
@@ -127,6 +128,7 @@ note "1. dev: proposal in dev/ only, pinned to $digest1, applied, smoke test pas
 deploy dev-smoke-fails ready 127.0.0.9 IMAGE_DIGEST="$digest2" sh .ci/environments.sh deploy dev
 [ "$deploy_status" != 0 ] || fail "a failed smoke test must fail the deploy"
 has "$work/dev-smoke-fails.log" "smoke test at http://127.0.0.9" "no APP_URL: the Gateway's address"
+has "$work/dev-smoke-fails.env" "ENVIRONMENT_URL=http://127.0.0.9/" "the environment's URL for GitLab"
 has "$work/dev-smoke-fails.log" "the smoke test failed: reverting" "failed smoke test"
 git --git-dir="$remote" log -1 --format=%B environments >"$work/dev-smoke-fails.msg"
 has "$work/dev-smoke-fails.msg" "Revert" "failed smoke test (a revert commit)"

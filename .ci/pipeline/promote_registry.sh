@@ -3,8 +3,9 @@
 # a registry (Debian's docker-registry on loopback) with skopeo, as the
 # deploy:dev and promote jobs run it, after an image was pushed as the pack
 # job pushes it. A release of a commit without a tested image, or never run
-# in dev, or whose tag is not Cargo.toml's version, fails and says why;
-# otherwise the tested digest is copied to the tag, not rebuilt.
+# in dev (DEV_IMAGE, from the environments branch), or whose image is not
+# the digest dev ran, or whose tag is not Cargo.toml's version, fails and
+# says why; otherwise the tested digest is copied to the tag, not rebuilt.
 set -eu
 # shellcheck source=SCRIPTDIR/common.sh
 . "$(dirname "$0")/common.sh"
@@ -47,24 +48,31 @@ real() {
     dry "$r_name" DRY_RUN=0 "$@"
 }
 # A release of a commit the default branch never built: refused.
-real promote-untested "$@" CI_COMMIT_SHORT_SHA=5e6f7a8b CI_COMMIT_TAG="v$version" sh .ci/promote.sh release
+real promote-untested "$@" CI_COMMIT_SHORT_SHA=5e6f7a8b CI_COMMIT_TAG="v$version" DEV_IMAGE="$repo@$pushed" \
+    sh .ci/promote.sh release
 expect_fail promote-untested
 has "$work/promote-untested.err" "no tested image $repo:5e6f7a8b" "promote-untested"
 has "$work/promote-untested.err" "never rebuilt" "promote-untested"
-# Built and tested, but never run in dev: refused.
+# Built and tested, but never run in dev (no record on the environments
+# branch): refused.
 real promote-not-in-dev "$@" CI_COMMIT_SHORT_SHA=1a2b3c4d CI_COMMIT_TAG="v$version" sh .ci/promote.sh release
 expect_fail promote-not-in-dev
-has "$work/promote-not-in-dev.err" "never deployed to dev successfully" "promote-not-in-dev"
-# deploy:dev succeeded with that digest: recorded, then promoted by digest.
-real mark-dev "$@" CI_COMMIT_SHORT_SHA=1a2b3c4d IMAGE_DIGEST="$pushed" sh .ci/promote.sh mark-dev
-expect_ok mark-dev
-real promote-wrong-tag "$@" CI_COMMIT_SHORT_SHA=1a2b3c4d CI_COMMIT_TAG=v99.0.0 sh .ci/promote.sh release
+has "$work/promote-not-in-dev.err" "never ran in dev" "promote-not-in-dev"
+# dev ran another digest for this commit: refused.
+other=sha256:$(printf other | sha256sum | cut -c1-64)
+real promote-other "$@" CI_COMMIT_SHORT_SHA=1a2b3c4d CI_COMMIT_TAG="v$version" DEV_IMAGE="$repo@$other" \
+    sh .ci/promote.sh release
+expect_fail promote-other
+has "$work/promote-other.err" "refusing to promote" "promote-other"
+real promote-wrong-tag "$@" CI_COMMIT_SHORT_SHA=1a2b3c4d CI_COMMIT_TAG=v99.0.0 DEV_IMAGE="$repo@$pushed" \
+    sh .ci/promote.sh release
 expect_fail promote-wrong-tag
-real promote "$@" CI_COMMIT_SHORT_SHA=1a2b3c4d CI_COMMIT_TAG="v$version" sh .ci/promote.sh release
+real promote "$@" CI_COMMIT_SHORT_SHA=1a2b3c4d CI_COMMIT_TAG="v$version" DEV_IMAGE="$repo@$pushed" \
+    sh .ci/promote.sh release
 expect_ok promote
 released=$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$repo:v$version")
 [ "$released" = "$pushed" ] || fail "promote: v$version is $released, but the tested image is $pushed"
-has "$snap/promote.env" "IMAGE_DIGEST=$pushed" "promote.env (deploy:prod's digest)"
+has "$snap/promote.env" "IMAGE_DIGEST=$pushed" "promote.env (the scan's digest)"
 rm -f "$snap/promote.env"
 lacks "$work/promote.err" "buildah" "promote (no build)"
-note "untested commit and commit never run in dev refused; v$version = $pushed, the digest built for 1a2b3c4d"
+note "untested commit, commit never run in dev and another digest refused; v$version = $pushed, the digest dev ran"

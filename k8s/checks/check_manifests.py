@@ -563,7 +563,7 @@ def is_https_redirect(rule):
 
 def check_tls(by_kind):
     """Production is HTTPS only: an HTTPS listener with a cert-manager
-    certificate for its host name, a static address, and nothing but a
+    certificate for its host name, no address asked for, and nothing but a
     redirect on plain HTTP."""
     namespaces = {d["metadata"]["name"] for d in by_kind.get("Namespace", [])}
     certificates = {d["metadata"]["name"]: d for d in by_kind.get("Certificate", [])}
@@ -571,13 +571,15 @@ def check_tls(by_kind):
     routes = by_kind.get("HTTPRoute", [])
     for gw in by_kind.get("Gateway", []):
         current["obj"] = name_of(gw)
+        # Google Cloud's load balancer hands out its own address; a Gateway
+        # that asks for one is never Programmed (AddressNotUsable).
+        if gw["spec"].get("addresses"):
+            fail("a Gateway must ask for no address (spec.addresses): DNS points at the one it reports")
         https = [lst for lst in gw["spec"]["listeners"] if lst["protocol"] == "HTTPS"]
         if not https:
             if "conduit-prod" in namespaces:
                 fail("prod must serve HTTPS: include k8s/components/tls")
             continue
-        if not any(a.get("type") == "IPAddress" for a in gw["spec"].get("addresses", [])):
-            fail("an HTTPS Gateway needs a static address (spec.addresses, IPAddress)")
         for listener in https:
             host = listener.get("hostname")
             if not host:
