@@ -6,7 +6,9 @@
 The pins live where they are used: the job images and tool versions in the
 variables of .gitlab-ci.yml, the cluster and add-on versions as defaults in
 .ci/kops_cluster.sh, gitlab-ci-local's in .ci/pipeline/tools.sh, the
-database images in the manifests. This check collects them, refuses a
+database images in the manifests, and the commits of the third-party
+manifests kustomize fetches (k8s/addons, k8s/flux-system), which must be
+commits, not branches or tags. This check collects them, refuses a
 floating one (`latest`, `slim`, `stable`, a bare major or minor such as `0.9`
 or `v1.41`), and compares them with the table under "Pinned versions" in
 docs/operations.md, so that the table, which says where each was checked,
@@ -35,8 +37,18 @@ def pins():
         value = value.get("value") if isinstance(value, dict) else value
         if name.endswith(("_IMAGE", "_VERSION")):
             found[name] = str(value)
-    for match in re.finditer(r"^([A-Z0-9_]*(?:VERSION|IMAGE))=\$\{\1:-([^}]+)\}$", read(".ci/kops_cluster.sh"), re.M):
+    for match in re.finditer(r"^([A-Z0-9_]*(?:VERSION|IMAGE|COMMIT|SHA256))=\$\{\1:-([^}]+)\}$",
+                             read(".ci/kops_cluster.sh"), re.M):
         found[match.group(1)] = match.group(2)
+    # Third-party manifests that kustomize fetches: pinned by a commit.
+    for folder, _, files in os.walk(os.path.join(ROOT, "k8s")):
+        if "kustomization.yaml" not in files:
+            continue
+        path = os.path.relpath(folder, ROOT)
+        for match in re.finditer(r"^\s*- (https?://\S+)$", read(os.path.join(path, "kustomization.yaml")), re.M):
+            url = match.group(1)
+            ref = re.search(r"\?ref=([^&]+)$", url)
+            found[f"{path} {url.split('?')[0].split('://', 1)[1].replace('//', '/')}"] = f"commit {ref.group(1) if ref else url}"
     found["GCL_VERSION"] = re.search(r"^GCL_VERSION=(\S+)$", read(".ci/pipeline/tools.sh"), re.M).group(1)
     for path in ("k8s/overlays/prod/database/database.yaml", "k8s/overlays/dev/database/postgres.yaml"):
         for match in re.finditer(r"^\s*(?:image|imageName): (\S+)$", read(path), re.M):
@@ -55,6 +67,10 @@ def version_of(value):
 
 
 def exact(name, value):
+    if value.startswith("commit ") or name.endswith("_COMMIT"):
+        return re.match(r"^(commit )?[0-9a-f]{40}$", value) is not None
+    if name.endswith("_SHA256"):
+        return re.match(r"^[0-9a-f]{64}$", value) is not None
     if name == "NODE_IMAGE":
         return re.search(r"-v\d{8}$", value) is not None  # a dated machine image
     if name.startswith("k8s/"):

@@ -311,6 +311,12 @@ Reverted by the pipeline: $1" >/dev/null
 
 case $ACTION in
     ran-in-dev)
+        if [ "$DRY_RUN" = 1 ]; then
+            show git log -- dev/release "(on $BRANCH: the verified record of ${2:-${CI_COMMIT_SHA:-HEAD}})"
+            # The placeholder promote.sh's dry run reads for every tag.
+            echo "${IMAGE_REPO:-${CI_REGISTRY_IMAGE:-registry.gitlab.com/example/conduit}}@sha256:$(printf '%064d' 0)"
+            exit 0
+        fi
         fetch
         commit=${2:-${CI_COMMIT_SHA:-$(git rev-parse HEAD)}}
         ran_in_dev "$commit" || die "commit $commit never ran in dev (no verified dev/release for it on $BRANCH)"

@@ -26,6 +26,13 @@ What the network here cannot reach is stood in for, and said so:
 Jobs whose image cannot be stood in for are listed in NOT_REHEARSED with
 the reason; a job in neither list fails the rehearsal, so a new job is
 rehearsed or explained.
+
+Test lines are checked, not run; but the tests a line selects must be ones
+its job can run: the rehearsal lists them with this machine's
+cargo-nextest (same filters) and fails a job that selects tests needing
+something (TEST_NEEDS: Chromium, PostgreSQL) that the job does not set up
+before that line. A self-test shows it catches the coverage job without its
+filter.
 """
 
 import os
@@ -93,6 +100,66 @@ CHECK_ONLY = [
      "reads what a compiling line above would have written"),
 ]
 
+# What some tests need from their job, by test name (the second field of
+# `cargo nextest list --message-format oneline`), and the line of the job
+# that provides it.
+TEST_NEEDS = [
+    (re.compile(r"^web::flows::"), ".ci/install_browser.sh", "Chromium and chromedriver (the browser tests)"),
+    (re.compile(r"::postgres(_store)?::|^pg_only::"), ".ci/ensure_postgres.sh", "a PostgreSQL server"),
+]
+NEXTEST_LINE = re.compile(r"\bcargo (llvm-cov )?nextest run\b|\bcargo llvm-cov nextest\b")
+
+
+def selected_tests(line):
+    """The tests a job's nextest line runs, listed here with the same
+    filters (cargo-nextest's own selection, not a guess)."""
+    words = shlex.split(line)
+    keep = ["--locked"]
+    valued = {"--run-ignored", "-E", "--filterset", "--filter-expr", "--partition"}
+    for i, word in enumerate(words):
+        if word in valued and i + 1 < len(words):
+            keep += [word, words[i + 1]]
+        elif word.split("=", 1)[0] in valued and "=" in word:
+            keep.append(word)
+    listed = subprocess.run(["cargo", "nextest", "list", "--message-format", "oneline", *keep], cwd=ROOT,
+                            capture_output=True, text=True)
+    if listed.returncode != 0:
+        fail(f"cargo nextest list {' '.join(keep)}:\n{listed.stderr[-2000:]}")
+    return [ln.split(" ", 1)[1] for ln in listed.stdout.splitlines() if " " in ln]
+
+
+def test_needs(name, job):
+    """Problems with what NAME's test lines select (see TEST_NEEDS)."""
+    problems, before = [], []
+    for line in lines_of(job.get("before_script")) + lines_of(job.get("script")):
+        if NEXTEST_LINE.search(line):
+            tests = selected_tests(line)
+            for pattern, setup, what in TEST_NEEDS:
+                needing = [t for t in tests if pattern.search(t)]
+                if needing and not any(setup in earlier for earlier in before):
+                    problems.append(f"{name}: `{line.strip()}` runs {len(needing)} tests that need {what} "
+                                    f"(e.g. {needing[0]}), but the job never runs {setup} before it")
+        before.append(line)
+    return problems
+
+
+def check_test_needs(jobs):
+    """Every job's test lines against TEST_NEEDS, then the self-test."""
+    checked = 0
+    for name, job in jobs.items():
+        problems = test_needs(name, job)
+        if problems:
+            fail("; ".join(problems))
+        checked += any(NEXTEST_LINE.search(line) for line in lines_of(job.get("script")))
+    coverage = jobs.get("coverage")
+    if coverage:
+        unfiltered = dict(coverage, script=[re.sub(r" -E '[^']*'", "", line) for line in lines_of(coverage["script"])])
+        if unfiltered["script"] == coverage["script"] or not test_needs("coverage", unfiltered):
+            fail("self-test: the coverage job without its filter must be caught running the browser tests")
+    log(f"tests each job selects: {checked} jobs run only what their image can (and coverage without "
+        "its filter is caught)")
+
+
 # Example values for the variables a real pipeline gets from project
 # settings and from earlier jobs' dotenv reports. Nothing here is secret.
 DIGEST = "sha256:" + "0123456789abcdef" * 4
@@ -101,7 +168,7 @@ COMMON = {
     "CI_PROJECT_DIR": PROJECT_DIR, "CI_PROJECT_URL": "https://gitlab.com/conduit/conduit",
     "CI_PROJECT_PATH": "conduit/conduit", "CI_DEFAULT_BRANCH": "main",
     "CI_REGISTRY": "registry.gitlab.com", "CI_REGISTRY_IMAGE": "registry.gitlab.com/conduit/conduit",
-    "CI_JOB_ID": "1000", "DRY_RUN": "1",
+    "CI_JOB_ID": "1000", "DRY_RUN": "1", "CI_JOB_STATUS": "success",
     "IMAGE_REPO": "registry.gitlab.com/conduit/conduit", "IMAGE_DIGEST": DIGEST,
 }
 CASES = {
@@ -116,7 +183,7 @@ CASES = {
         "K8S_CLUSTER_NAME": "conduit-prod.example.com", "KOPS_STATE_STORE": "gs://example-prod-kops-state",
         "GCP_PROJECT": "example-prod", "ADMIN_CIDR": "203.0.113.0/24",
         "APP_URL": "https://conduit.example.com", "PUBLIC_HOSTNAME": "conduit.example.com",
-        "PUBLIC_ADDRESS_NAME": "conduit-prod", "ACME_EMAIL": "ops@example.com",
+        "ACME_EMAIL": "ops@example.com", "DNS01_PROJECT": "example-dns",
         "KOPS_DELETE_CONFIRM": "conduit-prod.example.com",
     },
 }
@@ -350,10 +417,12 @@ def first_command(line):
 
 def job_script(name, job, rust_job):
     """The runner's script: bash when the image has it, `set -eo pipefail`,
-    each line echoed before it runs (before_script, then script)."""
+    each line echoed before it runs (before_script, script, then
+    after_script, which a runner runs in a shell of its own)."""
     out = ["set -eo pipefail", f'cd "{PROJECT_DIR}"']
     checked = []
-    for line in lines_of(job.get("before_script")) + lines_of(job.get("script")):
+    after = lines_of(job.get("after_script"))
+    for line in lines_of(job.get("before_script")) + lines_of(job.get("script")) + after:
         shown = line.strip().splitlines()[0]
         out.append("printf '%s\\n' " + shlex.quote("$ " + shown))
         reason = next((why for pattern, why in CHECK_ONLY if rust_job and pattern.search(line)), None)
@@ -462,6 +531,7 @@ def main(selected):
             fail(f"no job {name}")
     for name, image, why in skipped:
         log(f"{name}: not rehearsed ({image}): {why}")
+    check_test_needs(jobs)
     for prefix, (root_name, _, differs) in STAND_INS.items():
         log(f"stand-in for {prefix}*: {differs}")
     started = time.time()

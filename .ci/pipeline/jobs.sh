@@ -76,7 +76,7 @@ schedule_feature="--variable CI_COMMIT_BRANCH=feature/x --variable CI_COMMIT_REF
 
 tests="test lint=on_success,true manifests coverage cargo-deny=on_success,false"
 dev="build pack scan=on_success,false sbom cluster:dev:delete=manual,true deploy:dev=on_success,false"
-prod="promote sbom cluster:prod:delete=manual,true deploy:prod=manual,false"
+prod="promote scan=on_success,false sbom cluster:prod:delete=manual,true deploy:prod=manual,false"
 
 # shellcheck disable=SC2086 # the case variables are lists of arguments
 {
@@ -85,6 +85,10 @@ prod="promote sbom cluster:prod:delete=manual,true deploy:prod=manual,false"
     [ "$(workflow_for wf-tag $tag)" = yes ] || fail "workflow: no pipeline for v1.2.3"
     [ "$(workflow_for wf-rc $rc)" = no ] || fail "workflow: a pipeline for v1.2.3-rc1"
     [ "$(workflow_for wf-feature $feature)" = no ] || fail "workflow: a pipeline for a branch without merge request"
+    # The deploys' own commits start nothing: Flux pulls them.
+    [ "$(workflow_for wf-environments --variable CI_COMMIT_BRANCH=environments \
+        --variable CI_COMMIT_REF_NAME=environments --variable CI_PIPELINE_SOURCE=push)" = no ] \
+        || fail "workflow: a pipeline for the environments branch"
     [ "$(workflow_for wf-schedule $schedule)" = yes ] || fail "workflow: no pipeline for the daily schedule"
     [ "$(workflow_for wf-schedule-feature $schedule_feature)" = no ] \
         || fail "workflow: a pipeline for a schedule on another branch"
@@ -96,7 +100,7 @@ prod="promote sbom cluster:prod:delete=manual,true deploy:prod=manual,false"
         || fail "workflow: no pipeline for v10.20.30"
     note "workflow: pipelines for the default branch, merge requests, v1.2.3, v10.20.30;" \
         "a schedule on the default branch; none for v1.2.3-rc1, v1.2, 1.2.3, v1.2.3.4, xv1.2.3," \
-        "a branch without merge request, a schedule on another branch"
+        "a branch without merge request (the environments branch too), a schedule on another branch"
 
     jobs_for default-branch $branch
     expect_jobs default-branch "$tests $dev"

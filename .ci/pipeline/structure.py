@@ -7,7 +7,9 @@ RAW is the file as written, PREVIEW as gitlab-ci-local expands it (extends
 and anchors resolved), both as JSON. Checks rules on every job and no
 only/except, environments and resource groups on the jobs that change an
 environment, the production gate, the reports, never `latest`, no privileged
-runner; prints one line, or FAIL and exits 1.
+runner, deploys that only propose (no job but the cluster jobs holds a cloud
+or cluster credential) with timeouts that always leave time to revert;
+prints its lines, or FAIL and exits 1.
 """
 
 import json
@@ -130,12 +132,110 @@ def structure(raw_path, preview_path):
             fail(f"{name}: runs on release tags; a release promotes the tested image instead")
     needs = {n.get("job") for n in jobs["deploy:prod"].get("needs", [])}
     if "promote" not in needs or "pack" in needs:
-        fail(f"deploy:prod: must take its digest from promote, needs {sorted(needs)}")
-    # The smoke test runs inside each deploy job, so a failure rolls back.
+        fail(f"deploy:prod: must come after promote (the image dev ran), needs {sorted(needs)}")
+    # The smoke test runs inside each deploy job, so a failure reverts.
     for name, job in jobs.items():
         if name.startswith("smoke"):
-            fail(f"{name}: the smoke test belongs inside the deploy job (k8s_deploy.sh), to roll back on failure")
-    print(f"    {len(jobs)} jobs; rules, environments, resource groups, gate and reports as expected")
+            fail(f"{name}: the smoke test belongs inside the deploy job (environments.sh), to revert on failure")
+    pull_deploys(jobs)
+    variables_scoped()
+    print(f"    {len(jobs)} jobs; rules, environments, resource groups, gate, reports, pull deploys as expected")
+
+
+def variables_scoped(path="docs/pipeline.md"):
+    """Every variable of the table in docs/pipeline.md, "Variables", is
+    scoped to an environment and protected, but for the few that jobs
+    without an environment read (`*`) and the run forms' own."""
+    with open(path) as f:
+        text = f.read()
+    table = text[text.index("## Variables"):]
+    table = table[:table.index("\n#", 1)]
+    rows = 0
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 5 or not cells[0].startswith("`"):
+            continue
+        rows += 1
+        name, scope, protected = cells[0], cells[2], cells[4]
+        if scope in ("pipeline form", "job form"):
+            continue
+        if scope.startswith("`*`"):
+            if "no environment" not in scope or protected != "yes":
+                fail(f"docs/pipeline.md: {name} is scoped to all environments: scope it, or say which job without "
+                     "an environment reads it (and protect it)")
+            continue
+        if scope not in ("dev", "prod", "dev, prod"):
+            fail(f"docs/pipeline.md: {name} has scope '{scope}', expected dev, prod, or dev, prod")
+        if protected != "yes":
+            fail(f"docs/pipeline.md: {name} is not protected: a merge-request job could read it")
+    if rows < 20:
+        fail(f"docs/pipeline.md: only {rows} rows in the Variables table")
+    print(f"    variables: {rows} rows, each scoped to its environment and protected")
+
+
+def minutes(value):
+    """A GitLab duration (45m, 1h30m, 1h) or a count of seconds, in minutes."""
+    value = str(value)
+    if value.isdigit():
+        return int(value) / 60
+    total = 0
+    for number, unit in re.findall(r"(\d+)\s*([hms])", value):
+        total += int(number) * {"h": 60, "m": 1, "s": 1 / 60}[unit]
+    return total
+
+
+def flux_timeouts(env):
+    """The sum of the timeouts of the Flux Kustomizations that apply ENV,
+    the root one included (k8s/flux-system/sync.yaml)."""
+    total = 0
+    for path in (f"k8s/clusters/{env}/sync.yaml", "k8s/flux-system/sync.yaml"):
+        with open(path) as f:
+            total += sum(minutes(t) for t in re.findall(r"^  timeout: (\S+)$", f.read(), re.M))
+    return total
+
+
+def pull_deploys(jobs):
+    """Build and deploy are apart: the deploy jobs push a commit and read
+    Flux's report; no job but the cluster jobs holds a cloud or cluster
+    credential; timeouts nest so that a failed deploy is always reverted."""
+    for name, job in jobs.items():
+        script = "\n".join(job.get("before_script", []) + job.get("script", []) + job.get("after_script", []))
+        if "k8s_deploy.sh" in script or re.search(r"kubectl (apply|create|patch|delete|replace|rollout)", script):
+            fail(f"{name}: changes a cluster from CI; deploys are commits that Flux pulls")
+        if not name.startswith("cluster:") and ("kops_cluster.sh" in script or "gcp_auth.sh" in script
+                                                or job.get("id_tokens")):
+            fail(f"{name}: only the cluster jobs hold cloud credentials")
+    for path in (".ci/environments.sh", ".ci/render_environment.sh"):
+        with open(path) as f:
+            if re.search(r"kubectl (-n \S+ )?(apply|create|patch|delete|replace|rollout|scale|annotate|edit)", f.read()):
+                fail(f"{path}: changes a cluster; the deploy side only proposes and reads")
+    for env in ("dev", "prod"):
+        name = f"deploy:{env}"
+        job = jobs[name]
+        needs = {n.get("job") for n in job.get("needs", [])}
+        for gate in ("scan", "cargo-deny", "manifests"):
+            if gate not in needs:
+                fail(f"{name}: does not wait for {gate}: a new advisory or a failed check must stop a deploy")
+        if job.get("script") != [f"sh .ci/environments.sh deploy {env}"]:
+            fail(f"{name}: script must be `sh .ci/environments.sh deploy {env}`, is {job.get('script')}")
+        if job.get("after_script") != [f"sh .ci/environments.sh settle {env}"]:
+            fail(f"{name}: after_script must revert an unfinished proposal (environments.sh settle {env})")
+        v = job.get("variables", {})
+        flux, revert = minutes(v.get("FLUX_TIMEOUT", 0)), minutes(v.get("REVERT_WAIT", 0))
+        script_t, after_t = minutes(v.get("RUNNER_SCRIPT_TIMEOUT", 0)), minutes(v.get("RUNNER_AFTER_SCRIPT_TIMEOUT", 0))
+        job_t = minutes(job.get("timeout", "1h"))
+        if flux < flux_timeouts(env):
+            fail(f"{name}: FLUX_TIMEOUT {flux:g}m is shorter than Flux's own timeouts ({flux_timeouts(env):g}m)")
+        # Proposing, the smoke test and recording take minutes; 10 for them.
+        if script_t < flux + revert + 10:
+            fail(f"{name}: RUNNER_SCRIPT_TIMEOUT {script_t:g}m < FLUX_TIMEOUT {flux:g}m + REVERT_WAIT {revert:g}m + 10m")
+        if after_t < revert + 2:
+            fail(f"{name}: RUNNER_AFTER_SCRIPT_TIMEOUT {after_t:g}m leaves the revert no time (REVERT_WAIT {revert:g}m)")
+        if job_t < script_t + after_t:
+            fail(f"{name}: timeout {job_t:g}m < script {script_t:g}m + after_script {after_t:g}m: "
+                 "a job killed by its timeout skips the revert")
+    print("    deploys: commits only, gated on scan, cargo-deny and manifests; timeouts nest "
+          f"(dev {flux_timeouts('dev'):g}m of Flux, prod {flux_timeouts('prod'):g}m)")
 
 
 def supply_chain(jobs):
@@ -158,8 +258,8 @@ def supply_chain(jobs):
     if "cargo auditable build --release" not in build or "cargo-auditable@$CARGO_AUDITABLE_VERSION" not in build:
         fail("build: the release binary must be built with the pinned cargo-auditable")
     scan = jobs.get("scan") or fail("no job scan (the image scan)")
-    if scan.get("stage") != "pack" or "pack" not in [n.get("job") for n in scan.get("needs", [])]:
-        fail("scan: must be in the pack stage and take the image from pack")
+    if scan.get("stage") != "pack" or not {"pack", "promote"} <= {n.get("job") for n in scan.get("needs", [])}:
+        fail("scan: must be in the pack stage and take the image from pack (main) or promote (tags)")
     if "sh .ci/install_tools.sh grype" not in "\n".join(scan.get("before_script", [])):
         fail("scan: grype must come from .ci/install_tools.sh (pinned version and digest)")
     if 'sh .ci/image_scan.sh "$IMAGE_REPO@$IMAGE_DIGEST"' not in scan.get("script", []):
@@ -168,8 +268,8 @@ def supply_chain(jobs):
         fail("scan: the report must be kept when the scan fails (artifacts:when: always)")
     if scan.get("allow_failure"):
         fail("scan: a fixable High or Critical finding must fail the pipeline (allow_failure)")
-    if "scan" not in [n.get("job") for n in jobs["deploy:dev"].get("needs", [])]:
-        fail("deploy:dev: does not wait for the image scan")
+    if not any(TAG_RULE in r.get("if", "") for r in scan["rules"]):
+        fail("scan: a release's image must be scanned again before prod")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,13 @@ case $condition in
     *) fail "docs/pipeline.md: the attribute condition does not require a protected ref: $condition" ;;
 esac
 note "identity pool condition: $condition"
+# prod's service account: only for a job of the prod environment on a tag
+# (protected, by the condition above), never for a branch that declares prod.
+grep -q "attribute.environment_ref=assertion.environment + \"\.\" + assertion.ref_type" docs/pipeline.md ||
+    fail "docs/pipeline.md: the identity pool must map attribute.environment_ref (environment.ref_type)"
+grep -q "workloadIdentityPools/gitlab/attribute.environment_ref/prod.tag'" docs/pipeline.md ||
+    fail "docs/pipeline.md: prod's service account must be bound to attribute.environment_ref/prod.tag"
+note "prod's identity: environment prod on a protected tag only"
 # `--profile ci` of the test and coverage jobs, with its JUnit file.
 if [ ! -f .config/nextest.toml ]; then
     note "WARNING: no .config/nextest.toml: the test job's --profile ci (JUnit) needs one"

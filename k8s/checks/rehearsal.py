@@ -103,7 +103,7 @@ def extract(rendered, outdir, database_uri, *port_map):
     docs = [d for d in yaml.safe_load_all(open(rendered)) if isinstance(d, dict)]
     deployment = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "conduit")
     configmaps = {d["metadata"]["name"]: d.get("data") or {} for d in docs if d["kind"] == "ConfigMap"}
-    # What .ci/k8s_deploy.sh (dev) would put in the Secrets, with local values.
+    # What .ci/kops_cluster.sh (dev) would put in the Secrets, with local values.
     secret_values = {
         "conduit-db-app": {"uri": database_uri, "username": "postgres", "password": "",
                            "dbname": "conduit_rehearsal", "host": "127.0.0.1", "port": "5432"},
