@@ -36,6 +36,8 @@
 #   ENVIRONMENTS_DEPLOY_KEY  SSH private key (a File variable: its path) of the
 #                         deploy key allowed to push to that branch [none: the
 #                         remote needs no key, e.g. a local path]
+#   FLUX_KNOWN_HOSTS      the Git server's host keys (a File variable); unset:
+#                         the first key seen is accepted
 #   KUBE_CONTEXT          kubectl context of the environment's agent
 #                         [CI_PROJECT_PATH:conduit-ENV when KUBECONFIG is set]
 #   FLUX_TIMEOUT          seconds to wait for Flux [1200]
@@ -75,7 +77,7 @@ BRANCH=${ENVIRONMENTS_BRANCH:-environments}
 REMOTE=${ENVIRONMENTS_REMOTE:-}
 if [ -z "$REMOTE" ] && [ -n "${ENVIRONMENTS_DEPLOY_KEY:-}" ] && [ -n "${CI_SERVER_HOST:-}" ]; then
     # Pushing: over SSH with the deploy key that may push to the branch.
-    REMOTE=git@$CI_SERVER_HOST:${CI_PROJECT_PATH:?}.git
+    REMOTE=git@${CI_SERVER_SHELL_SSH_HOST:-$CI_SERVER_HOST}:${CI_PROJECT_PATH:?}.git
 fi
 # Reading only (ran-in-dev): the job's own clone URL, with its job token.
 REMOTE=${REMOTE:-${CI_REPOSITORY_URL:-}}
@@ -95,7 +97,14 @@ if [ -n "${ENVIRONMENTS_DEPLOY_KEY:-}" ]; then
     # The key stays in its file; SSH reads it from there, never a log.
     cp "$ENVIRONMENTS_DEPLOY_KEY" "$work/deploy-key"
     chmod 600 "$work/deploy-key"
-    GIT_SSH_COMMAND="ssh -i $work/deploy-key -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new"
+    # The server is checked against its published host keys (the same
+    # known_hosts Flux uses) when they are given.
+    if [ -n "${FLUX_KNOWN_HOSTS:-}" ] && [ -s "$FLUX_KNOWN_HOSTS" ]; then
+        hosts="-o UserKnownHostsFile=$FLUX_KNOWN_HOSTS -o StrictHostKeyChecking=yes"
+    else
+        hosts="-o StrictHostKeyChecking=accept-new"
+    fi
+    GIT_SSH_COMMAND="ssh -i $work/deploy-key -o IdentitiesOnly=yes $hosts"
     export GIT_SSH_COMMAND
 fi
 
