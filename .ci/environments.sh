@@ -42,6 +42,7 @@
 #                         [CI_PROJECT_PATH:conduit-ENV when KUBECONFIG is set]
 #   FLUX_TIMEOUT          seconds to wait for Flux [1200]
 #   REVERT_WAIT           seconds to wait for Flux to apply a revert [300]
+#   GATEWAY_WAIT          seconds to wait for the Gateway's address [300]
 #   APP_URL, PUBLIC_PATH_PREFIX, PUBLIC_HOSTNAME, SMOKE_PASSWORD: the smoke test
 #   STATE_FILE            where the steps leave their state [ENV.deploy-state]
 #   DOTENV_FILE           ENVIRONMENT_URL=<where the smoke test found the app>,
@@ -84,6 +85,7 @@ REMOTE=${REMOTE:-${CI_REPOSITORY_URL:-}}
 DOTENV_FILE=${DOTENV_FILE:-$PROJECT/deploy.env}
 FLUX_TIMEOUT=${FLUX_TIMEOUT:-1200}
 REVERT_WAIT=${REVERT_WAIT:-300}
+GATEWAY_WAIT=${GATEWAY_WAIT:-300}
 STATE_FILE=${STATE_FILE:-$PROJECT/$ENVIRONMENT.deploy-state}
 NAMESPACE=conduit-$ENVIRONMENT
 KUSTOMIZATIONS="conduit-infrastructure conduit-database conduit-app"
@@ -256,8 +258,16 @@ wait_for() {
 }
 
 smoke() {
-    address=$(kubectl -n "$NAMESPACE" get gateway conduit -o jsonpath='{.status.addresses[0].value}' 2>/dev/null) || address=
-    [ -n "$address" ] || { say "the Gateway reports no address"; return 1; }
+    # Flux's health check of the app cannot read a Gateway's conditions; the
+    # address comes with Programmed, within a few minutes of a new Gateway.
+    deadline=$(($(date +%s) + GATEWAY_WAIT))
+    while :; do
+        address=$(kubectl -n "$NAMESPACE" get gateway conduit -o jsonpath='{.status.addresses[0].value}' 2>/dev/null) ||
+            address=
+        [ -z "$address" ] || break
+        [ "$(date +%s)" -lt "$deadline" ] || { say "the Gateway reports no address after ${GATEWAY_WAIT}s"; return 1; }
+        sleep 10
+    done
     say "the Gateway's address: $address"
     url=${APP_URL:-}
     if [ -z "$url" ] && [ "$ENVIRONMENT" = prod ]; then
