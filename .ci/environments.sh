@@ -351,7 +351,9 @@ case $ACTION in
         ;;
     deploy)
         if [ "$DRY_RUN" = 1 ]; then
+            # The render is real (it is offline): what would be committed.
             show sh .ci/render_environment.sh "$ENVIRONMENT" "<$BRANCH checkout>"
+            SOURCE_COMMIT=${CI_COMMIT_SHA:-$(git rev-parse HEAD)} sh .ci/render_environment.sh "$ENVIRONMENT" "$work/dry-run"
             show git commit "<$ENVIRONMENT/: Source-Commit, Image>" '&&' git push origin "HEAD:$BRANCH"
             show kubectl -n flux-system get kustomization "$KUSTOMIZATIONS" "(until applied and Ready)"
             show kubectl -n "$NAMESPACE" get gateway conduit "(its address)"
