@@ -153,7 +153,7 @@ for env in dev prod; do
     expect "$log" "+ kubectl kustomize k8s/flux-system" "kops $env: Flux"
     expect "$log" "deployment/kustomize-controller" "kops $env: Flux"
     expect "$work/kops-$env.yaml" "path: ./$env/flux" "kops $env: Flux pulls its environment's folder"
-    expect "$work/kops-$env.yaml" "branch: environments" "kops $env: Flux pulls the environments branch"
+    expect "$work/kops-$env.yaml" "branch: environments/$env" "kops $env: Flux pulls its environment's branch"
     expect "$log" "+ helm upgrade --install conduit-$env gitlab-agent" "kops $env: the GitLab agent"
     expect "$log" "Secrets)" "kops $env: the environment's Secrets"
     if grep -n 'kubectl apply[^|]*https://' "$log" >&2; then

@@ -4,7 +4,7 @@
 # add-ons the Conduit manifests rely on (Gateway API CRDs, CloudNativePG and
 # its Barman Cloud plugin, kube-prometheus-stack with its Alertmanager
 # configuration; metrics-server and cert-manager come with kops), Flux
-# pointed at the environment's folder of the `environments` branch, the
+# pointed at the environment's folder of the environment's branch, the
 # GitLab agent the deploy job reads the cluster through, and the
 # environment's Secrets (never in git). Also stores the etcd encryption key
 # once. Every third-party manifest is pinned by content: a commit of its
@@ -29,8 +29,9 @@
 #   FLUX_KNOWN_HOSTS   the Git server's SSH host keys (known_hosts lines; a
 #                      File variable), checked against the server's
 #                      published fingerprints
-#   FLUX_GITLAB_TOKEN  project access token (api scope, Reporter) Flux posts
-#                      commit statuses with (masked)
+#   FLUX_GITLAB_TOKEN  project access token (api scope, role Maintainer: a
+#                      status on a protected branch needs the right to merge
+#                      into it) Flux posts commit statuses with (masked)
 #   GITLAB_AGENT_TOKEN the environment's GitLab agent token (masked)
 #   CONDUIT_SECRET     token signing key, 32+ bytes (masked);
 #                      CONDUIT_PREVIOUS_SECRET: the key before a rotation
@@ -416,7 +417,7 @@ else
 fi
 # Flux's: the read-only deploy key it pulls with, and the token it reports with.
 (umask 077 && value FLUX_GITLAB_TOKEN >"$secrets/token")
-[ -s "$secrets/token" ] || die "set FLUX_GITLAB_TOKEN (a project access token, api scope, role Reporter)"
+[ -s "$secrets/token" ] || die "set FLUX_GITLAB_TOKEN (a project access token, api scope, role Maintainer)"
 secret flux-system flux-gitlab-token --from-file=token="$secrets/token"
 secret flux-system flux-deploy-key --from-file=identity="$(file_of FLUX_DEPLOY_KEY)" \
     --from-file=known_hosts="$(file_of FLUX_KNOWN_HOSTS)"
@@ -443,7 +444,7 @@ rm -rf "$secrets"
 
 # --- Flux -----------------------------------------------------------------------
 # Its controllers (k8s/flux-system, pinned by commit), then where it pulls
-# from: the `environments` branch over SSH, the folder of this environment.
+# from: the environment's branch over SSH, the folder of this environment.
 apply_kustomization k8s/flux-system "Flux v2.9.4"
 for controller in source-controller kustomize-controller notification-controller; do
     run kubectl -n flux-system rollout status "deployment/$controller" --timeout="$ADDON_TIMEOUT"
@@ -459,6 +460,7 @@ cp k8s/flux-system/sync.yaml "$work/flux-sync/sync.yaml"
 printf '%s\n' "resources: [sync.yaml]" "patches:" \
     "  - target: {kind: GitRepository, name: conduit-environments}" \
     "    patch: |-" "      - {op: replace, path: /spec/url, value: \"$repository\"}" \
+    "      - {op: replace, path: /spec/ref/branch, value: environments/$ENVIRONMENT}" \
     "  - target: {kind: Kustomization, name: conduit-flux}" \
     "    patch: |-" "      - {op: replace, path: /spec/path, value: ./$ENVIRONMENT/flux}" \
     >"$work/flux-sync/kustomization.yaml"
@@ -466,7 +468,7 @@ kubectl kustomize "$work/flux-sync" >"$work/flux-sync.yaml"
 if [ "$DRY_RUN" = 1 ]; then
     cat "$work/flux-sync.yaml"
 fi
-show kubectl apply --server-side --force-conflicts -f - "(GitRepository conduit-environments: $repository, Kustomization conduit-flux: ./$ENVIRONMENT/flux)"
+show kubectl apply --server-side --force-conflicts -f - "(GitRepository conduit-environments: $repository, branch environments/$ENVIRONMENT; Kustomization conduit-flux: ./$ENVIRONMENT/flux)"
 if [ "$DRY_RUN" != 1 ]; then
     kubectl apply --server-side --force-conflicts -f "$work/flux-sync.yaml"
 fi

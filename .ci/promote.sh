@@ -4,7 +4,7 @@
 #
 #   sh .ci/promote.sh release    on a vX.Y.Z pipeline: DEV_IMAGE is what dev
 #                                ran and verified for this commit (from the
-#                                `environments` branch: .ci/environments.sh
+#                                environment branch: .ci/environments.sh
 #                                ran-in-dev); the image the default branch
 #                                built for this commit (:<short SHA>) must be
 #                                that digest; it is copied by digest to

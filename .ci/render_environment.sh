@@ -1,6 +1,6 @@
 #!/bin/sh
 # Renders what one environment runs, as the folders Flux applies from the
-# `environments` branch: plain manifests, the image pinned by digest,
+# environment branch: plain manifests, the image pinned by digest,
 # nothing secret.
 #
 # usage: .ci/render_environment.sh dev|prod OUT

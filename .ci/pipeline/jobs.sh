@@ -86,9 +86,11 @@ prod="promote scan=on_success,false sbom cluster:prod:delete=manual,true deploy:
     [ "$(workflow_for wf-rc $rc)" = no ] || fail "workflow: a pipeline for v1.2.3-rc1"
     [ "$(workflow_for wf-feature $feature)" = no ] || fail "workflow: a pipeline for a branch without merge request"
     # The deploys' own commits start nothing: Flux pulls them.
-    [ "$(workflow_for wf-environments --variable CI_COMMIT_BRANCH=environments \
-        --variable CI_COMMIT_REF_NAME=environments --variable CI_PIPELINE_SOURCE=push)" = no ] \
-        || fail "workflow: a pipeline for the environments branch"
+    for b in environments/dev environments/prod; do
+        [ "$(workflow_for "wf-environments-${b#environments/}" --variable CI_COMMIT_BRANCH=$b \
+            --variable CI_COMMIT_REF_NAME=$b --variable CI_PIPELINE_SOURCE=push)" = no ] \
+            || fail "workflow: a pipeline for the branch $b"
+    done
     [ "$(workflow_for wf-schedule $schedule)" = yes ] || fail "workflow: no pipeline for the daily schedule"
     [ "$(workflow_for wf-schedule-feature $schedule_feature)" = no ] \
         || fail "workflow: a pipeline for a schedule on another branch"
@@ -100,7 +102,7 @@ prod="promote scan=on_success,false sbom cluster:prod:delete=manual,true deploy:
         || fail "workflow: no pipeline for v10.20.30"
     note "workflow: pipelines for the default branch, merge requests, v1.2.3, v10.20.30;" \
         "a schedule on the default branch; none for v1.2.3-rc1, v1.2, 1.2.3, v1.2.3.4, xv1.2.3," \
-        "a branch without merge request (the environments branch too), a schedule on another branch"
+        "a branch without merge request (environments/dev and environments/prod too), a schedule on another branch"
 
     jobs_for default-branch $branch
     expect_jobs default-branch "$tests $dev"

@@ -231,8 +231,10 @@ def pull_deploys(jobs):
             fail(f"{name}: RUNNER_SCRIPT_TIMEOUT {script_t:g}m < FLUX_TIMEOUT {flux:g}m + REVERT_WAIT {revert:g}m + 10m")
         if after_t < revert + 2:
             fail(f"{name}: RUNNER_AFTER_SCRIPT_TIMEOUT {after_t:g}m leaves the revert no time (REVERT_WAIT {revert:g}m)")
-        if job_t < script_t + after_t:
-            fail(f"{name}: timeout {job_t:g}m < script {script_t:g}m + after_script {after_t:g}m: "
+        # Pulling the image, cloning and restoring the cache come out of the
+        # job's timeout too: 5 minutes for them.
+        if job_t < script_t + after_t + 5:
+            fail(f"{name}: timeout {job_t:g}m < script {script_t:g}m + after_script {after_t:g}m + 5m to start: "
                  "a job killed by its timeout skips the revert")
     print("    deploys: commits only, gated on scan, cargo-deny and manifests; timeouts nest "
           f"(dev {flux_timeouts('dev'):g}m of Flux, prod {flux_timeouts('prod'):g}m)")

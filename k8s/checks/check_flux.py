@@ -9,7 +9,7 @@
         the rules below, on the Kustomizations of TREE/ENV/flux and on
         those renders
 
-TREE is a checkout of the `environments` branch as .ci/render_environment.sh
+TREE is a checkout of the environment's branch as .ci/render_environment.sh
 writes it. The flux CLI is not available offline, so the Kustomizations are
 kept plain enough that `kubectl kustomize` of each path is exactly what Flux
 applies, and this check keeps them so:
