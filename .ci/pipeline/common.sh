@@ -118,3 +118,37 @@ stop_background() {
 }
 trap stop_background EXIT
 trap 'exit 130' INT TERM
+
+# start_conduit NAME: `conduit serve` on SQLite in $work/NAME-db, on a free
+# port of loopback, stopped when the check ends; waits until it answers.
+# The binary: SMOKE_BINARY, else the musl release binary, else
+# target/release/conduit. Sets port, server_pid and server_log.
+start_conduit() {
+    bin=${SMOKE_BINARY:-}
+    if [ -z "$bin" ]; then
+        for candidate in target/x86_64-unknown-linux-musl/release/conduit target/release/conduit; do
+            if [ -x "$candidate" ]; then
+                bin=$candidate
+                break
+            fi
+        done
+    fi
+    [ -n "$bin" ] && [ -x "$bin" ] || fail "no conduit binary to run: build one (cargo build --release) or set SMOKE_BINARY"
+    case $bin in /*) ;; *) bin=$(pwd)/$bin ;; esac
+    port=$(free_port)
+    server_log=$work/$1-server.log
+    mkdir -p "$work/$1-db"
+    note "server: $bin on 127.0.0.1:$port, SQLite in $work/$1-db"
+    CONDUIT_LISTEN=127.0.0.1:$port CONDUIT_DATABASE_URL=sqlite://$work/$1-db/c.db \
+        "$bin" serve >"$server_log" 2>&1 &
+    server_pid=$!
+    background="$background $server_pid"
+    s_tries=0
+    # /api/tags answers 200 in every version of the app (/healthz came later).
+    until curl -fsS -o /dev/null "http://127.0.0.1:$port/api/tags" 2>/dev/null; do
+        kill -0 "$server_pid" 2>/dev/null || { cat "$server_log" >&2; fail "the server exited"; }
+        s_tries=$((s_tries + 1))
+        [ "$s_tries" -lt 100 ] || { cat "$server_log" >&2; fail "no answer from /api/tags in 20s"; }
+        sleep 0.2
+    done
+}

@@ -27,33 +27,9 @@ set -eu
 
 need_script .ci/environments.sh
 need_script .ci/render_environment.sh
-bin=${SMOKE_BINARY:-}
-if [ -z "$bin" ]; then
-    for candidate in target/x86_64-unknown-linux-musl/release/conduit target/release/conduit; do
-        if [ -x "$candidate" ]; then
-            bin=$(pwd)/$candidate
-            break
-        fi
-    done
-fi
-[ -n "$bin" ] && [ -x "$bin" ] || fail "no conduit binary for the smoke test: build one or set SMOKE_BINARY"
-case $bin in /*) ;; *) bin=$(pwd)/$bin ;; esac
-
 remote=$work/environments.git
 git init --quiet --bare "$remote"
-port=$(free_port)
-mkdir -p "$work/env-db"
-CONDUIT_LISTEN=127.0.0.1:$port CONDUIT_DATABASE_URL=sqlite://$work/env-db/c.db \
-    "$bin" serve >"$work/env-server.log" 2>&1 &
-server_pid=$!
-background="$background $server_pid"
-i=0
-until curl -fsS -o /dev/null "http://127.0.0.1:$port/api/tags" 2>/dev/null; do
-    kill -0 "$server_pid" 2>/dev/null || { cat "$work/env-server.log" >&2; fail "the server exited"; }
-    i=$((i + 1))
-    [ "$i" -lt 100 ] || fail "no answer from the server in 20s"
-    sleep 0.2
-done
+start_conduit env
 
 # The cluster, stood in for: stub-flux says how Flux is doing (ready, fail,
 # fresh: failed before anything was ever applied, pending), stub-address is

@@ -10,31 +10,7 @@ set -eu
 # shellcheck source=SCRIPTDIR/common.sh
 . "$(dirname "$0")/common.sh"
 
-bin=${SMOKE_BINARY:-}
-if [ -z "$bin" ]; then
-    for candidate in target/x86_64-unknown-linux-musl/release/conduit target/release/conduit; do
-        if [ -x "$candidate" ]; then
-            bin=$candidate
-            break
-        fi
-    done
-fi
-[ -n "$bin" ] && [ -x "$bin" ] || fail "no conduit binary to smoke-test: build one (cargo build --release) or set SMOKE_BINARY"
-port=$(free_port)
-mkdir -p "$work/smoke-db"
-note "server: $bin on 127.0.0.1:$port, SQLite in $work/smoke-db"
-CONDUIT_LISTEN=127.0.0.1:$port CONDUIT_DATABASE_URL=sqlite://$work/smoke-db/c.db \
-    "$bin" serve >"$work/server.log" 2>&1 &
-server_pid=$!
-background="$background $server_pid"
-i=0
-# /api/tags answers 200 in every version of the app (/healthz came later).
-until curl -fsS -o /dev/null "http://127.0.0.1:$port/api/tags" 2>/dev/null; do
-    kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log" >&2; fail "the server exited"; }
-    i=$((i + 1))
-    [ "$i" -lt 100 ] || { cat "$work/server.log" >&2; fail "no answer from /api/tags in 20s"; }
-    sleep 0.2
-done
+start_conduit smoke
 TMPDIR=$work sh .ci/smoke_test.sh "http://127.0.0.1:$port" >"$work/smoke-1.log" 2>&1 \
     || { cat "$work/smoke-1.log" >&2; fail "smoke run against the local server"; }
 sed 's/^/    | /' "$work/smoke-1.log"
