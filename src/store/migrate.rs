@@ -54,6 +54,11 @@ pub const SQLITE: &[Migration] = &[
         name: "signed_out_tokens",
         sql: include_str!("../../sql/sqlite/V5__signed_out_tokens.sql"),
     },
+    Migration {
+        version: 6,
+        name: "list_counts",
+        sql: include_str!("../../sql/sqlite/V6__list_counts.sql"),
+    },
 ];
 
 /// The PostgreSQL migrations, oldest first (same versions as SQLite's).
@@ -82,6 +87,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 5,
         name: "signed_out_tokens",
         sql: include_str!("../../sql/postgres/V5__signed_out_tokens.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "list_counts",
+        sql: include_str!("../../sql/postgres/V6__list_counts.sql"),
     },
 ];
 

@@ -24,19 +24,34 @@ pub(super) fn list_articles(
     // eight combinations gets its own prepared statement and plan.
     let (where_sql, filter_params) = filter_sql(filter, 2);
     let n = filter_params.len();
-    // A single filter is counted without visiting articles: a tag's
-    // count is kept by a trigger in the same transactions that change
-    // it (V2), and a favorite always has its article.
+    // A single filter, or none, is counted without visiting articles: the
+    // counts are kept by triggers in the transactions that change them
+    // (V2's tag_counts, V6's list_counts). Combined filters are counted by
+    // walking the narrowest index.
     let count_sql = match (&filter.tag, &filter.author, &filter.favorited) {
+        (None, None, None) => list_count("'all'"),
         (Some(_), None, None) => {
             "SELECT coalesce((SELECT uses FROM tag_counts WHERE tag = $2), 0) AS n".to_owned()
         }
-        (None, None, Some(_)) => "SELECT count(*) AS n FROM favorites WHERE user_id = \
-             (SELECT id FROM users WHERE lower(username) = lower($2))"
-            .to_owned(),
+        (None, Some(_), None) => list_count(&format!("'author:' || {}", user_id("$2"))),
+        (None, None, Some(_)) => list_count(&format!("'favorited:' || {}", user_id("$2"))),
         _ => format!("SELECT count(*) AS n FROM articles a{where_sql}"),
     };
-    let sql = page_sql(&where_sql, &count_sql, n + 2, n + 3, viewer.is_none());
+    // Lists with blocks (V6) find a deep page without stepping over it.
+    let blocks = match (&filter.tag, &filter.author, &filter.favorited) {
+        (None, None, None) => Some("'all'"),
+        (Some(_), None, None) => Some("'tag:' || $2"),
+        _ => None,
+    }
+    .filter(|_| page.offset >= SEEK_FROM);
+    let sql = page_sql(
+        &where_sql,
+        &count_sql,
+        blocks,
+        n + 2,
+        n + 3,
+        viewer.is_none(),
+    );
     let mut params: Vec<Param<'_>> = vec![&viewer];
     params.extend(filter_params);
     params.push(&page.limit);
@@ -51,14 +66,26 @@ pub(super) fn feed(
 ) -> StoreResult<ArticlePage> {
     const FOLLOWED: &str =
         " WHERE a.author_id IN (SELECT followee_id FROM follows WHERE follower_id = $1)";
-    let sql = page_sql(
-        FOLLOWED,
-        &format!("SELECT count(*) AS n FROM articles a{FOLLOWED}"),
-        2,
-        3,
-        false,
-    );
+    // The feed's count sums the followed authors' counts: one lookup per
+    // followed author, whatever they wrote.
+    let count_sql = "SELECT coalesce(sum(c.n), 0)::bigint AS n FROM follows f \
+         JOIN list_counts c ON c.list = 'author:' || f.followee_id WHERE f.follower_id = $1";
+    let sql = page_sql(FOLLOWED, count_sql, None, 2, 3, false);
     page_from_rows(&s.query(&sql, &[&Some(viewer.0), &page.limit, &page.offset])?)
+}
+
+/// From this offset on, a page of a list with blocks is found through
+/// them; below it, stepping over the rows costs less than summing blocks.
+const SEEK_FROM: i64 = 4096;
+
+/// The count of the list whose key is the SQL expression `list_key`.
+fn list_count(list_key: &str) -> String {
+    format!("SELECT coalesce(sum(n), 0)::bigint AS n FROM list_counts WHERE list = {list_key}")
+}
+
+/// The id of the user named by parameter `param` (NULL when none).
+fn user_id(param: &str) -> String {
+    format!("(SELECT id FROM users WHERE lower(username) = lower({param}))")
 }
 
 pub(super) fn tags(s: &mut Session<'_, Client>) -> StoreResult<Vec<String>> {
@@ -77,9 +104,14 @@ pub(super) fn tags(s: &mut Session<'_, Client>) -> StoreResult<Vec<String>> {
 /// filters `articles a`), then flags and authors are looked up for those
 /// rows only. Every row carries the total in its last column; an empty page
 /// is one row of NULL article columns, so the total still arrives.
+///
+/// With `blocks` (the SQL of a list key), the offset is first resolved
+/// through that list's blocks: the newest blocks are summed until the one
+/// holding the page's first row, and the page then skips only within it.
 fn page_sql(
     where_sql: &str,
     count_sql: &str,
+    blocks: Option<&str>,
     limit: usize,
     offset: usize,
     anonymous: bool,
@@ -89,15 +121,45 @@ fn page_sql(
     } else {
         ARTICLE_LIST_COLUMNS
     };
+    let (seek, page_ids) = match blocks {
+        None => (
+            String::new(),
+            format!("SELECT a.id FROM articles a{where_sql} ORDER BY a.id DESC LIMIT ${limit} OFFSET ${offset}"),
+        ),
+        Some(list_key) => {
+            let bounded = if where_sql.is_empty() {
+                " WHERE a.id < (SELECT bound FROM seek)".to_owned()
+            } else {
+                format!("{where_sql} AND a.id < (SELECT bound FROM seek)")
+            };
+            (
+                format!(
+                    "seek AS (SELECT coalesce(upper, {NO_BOUND}) AS bound, (${offset}::bigint - before)::bigint AS skip \
+                     FROM (SELECT lag(block_start) OVER w AS upper, \
+                     coalesce(sum(n) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before, \
+                     sum(n) OVER (w ROWS UNBOUNDED PRECEDING) AS through \
+                     FROM (SELECT block_start, sum(n) AS n FROM list_blocks WHERE list = {list_key} GROUP BY block_start) b \
+                     WINDOW w AS (ORDER BY block_start DESC)) c \
+                     WHERE through > ${offset}::bigint ORDER BY through LIMIT 1), "
+                ),
+                format!(
+                    "SELECT a.id FROM articles a{bounded} ORDER BY a.id DESC LIMIT ${limit} \
+                     OFFSET (SELECT skip FROM seek)"
+                ),
+            )
+        }
+    };
     format!(
-        "WITH total AS ({count_sql}), \
-         page AS (SELECT a.id FROM articles a{where_sql} ORDER BY a.id DESC LIMIT ${limit} OFFSET ${offset}) \
+        "WITH {seek}total AS ({count_sql}), page AS ({page_ids}) \
          {columns}, total.n FROM total LEFT JOIN \
          (page CROSS JOIN LATERAL {PAGE_ARTICLE} CROSS JOIN LATERAL {AUTHOR}) ON true \
          ORDER BY page.id DESC",
         AUTHOR = AUTHOR_OF_A
     )
 }
+
+/// No upper bound on article ids: the page starts in the newest block.
+const NO_BOUND: i64 = i64::MAX;
 
 /// The row of `page.id`, joined by primary key for each id of the page.
 const PAGE_ARTICLE: &str = "(SELECT id, slug, title, description, created_at, updated_at, \
@@ -133,16 +195,15 @@ fn filter_sql<'a>(filter: &'a ArticleFilter, first: usize) -> (String, Vec<Param
     }
     if let Some(author) = &filter.author {
         clauses.push(format!(
-            "a.author_id = (SELECT id FROM users WHERE lower(username) = lower(${}))",
-            first + params.len()
+            "a.author_id = {}",
+            user_id(&format!("${}", first + params.len()))
         ));
         params.push(author);
     }
     if let Some(favorited) = &filter.favorited {
         clauses.push(format!(
-            "a.id IN (SELECT fv.article_id FROM favorites fv WHERE fv.user_id = \
-             (SELECT id FROM users WHERE lower(username) = lower(${})))",
-            first + params.len()
+            "a.id IN (SELECT fv.article_id FROM favorites fv WHERE fv.user_id = {})",
+            user_id(&format!("${}", first + params.len()))
         ));
         params.push(favorited);
     }

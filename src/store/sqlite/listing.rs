@@ -1,7 +1,7 @@
 //! Article lists on SQLite: `GET /articles` with its filters, the feed,
 //! the page queries behind both, and the tag list.
 
-use rusqlite::{Connection, ToSql, Transaction};
+use rusqlite::{Connection, OptionalExtension, ToSql, Transaction};
 
 use super::articles::{article_from_row, ARTICLE_LIST_COLUMNS, ARTICLE_LIST_COLUMNS_ANONYMOUS};
 use crate::domain::article::{ArticleFilter, Page};
@@ -34,17 +34,42 @@ pub(super) fn tags(conn: &Connection) -> StoreResult<Vec<String>> {
 /// authors are looked up for those rows only, never for every match before
 /// sorting; `count_sql` counts every match.
 struct PageQuery<'a> {
-    ids_sql: String,
+    /// `SELECT {id} AS id FROM {from}`, the page's ids before filtering.
+    select_ids: String,
+    /// The filter's conditions (`WHERE` not included), possibly none.
+    conditions: Vec<String>,
+    /// The column that is the article id in `select_ids`.
+    id: &'static str,
     count_sql: String,
+    /// The SQL key of the list's blocks (V6), when it has them.
+    blocks: Option<&'static str>,
     params: Vec<(&'static str, &'a dyn ToSql)>,
 }
 
 impl PageQuery<'_> {
+    /// The page's ids; `bounded` adds `id < :bound` (a deep page, found
+    /// through the list's blocks).
+    fn ids_sql(&self, bounded: bool) -> String {
+        let mut conditions = self.conditions.clone();
+        if bounded {
+            conditions.push(format!("{} < :bound", self.id));
+        }
+        let where_sql = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        };
+        format!(
+            "{}{where_sql} ORDER BY {} DESC LIMIT :limit OFFSET :offset",
+            self.select_ids, self.id
+        )
+    }
+
     /// The statement that reads the page's rows for a viewer (or none).
     /// `CROSS JOIN` fixes the join order: the page first, then each row by
     /// primary key. Left to itself, SQLite (without statistics) would scan
     /// every article and probe the page through an automatic index.
-    fn list_sql(&self, has_viewer: bool) -> String {
+    fn list_sql(&self, has_viewer: bool, bounded: bool) -> String {
         let columns = if has_viewer {
             ARTICLE_LIST_COLUMNS
         } else {
@@ -54,12 +79,34 @@ impl PageQuery<'_> {
             "{columns} FROM ({}) page \
              CROSS JOIN articles a ON a.id = page.id CROSS JOIN users u ON u.id = a.author_id \
              ORDER BY a.id DESC",
-            self.ids_sql
+            self.ids_sql(bounded)
+        )
+    }
+
+    /// Where a deep page starts: `(bound, skip)` such that the page is the
+    /// rows below id `bound` after skipping `skip` of them; `None` when the
+    /// offset is past the end. The newest blocks are summed until the one
+    /// holding the page's first row.
+    fn seek_sql(list_key: &str) -> String {
+        format!(
+            "SELECT coalesce(upper, {}), :offset - before FROM \
+             (SELECT lag(block_start) OVER w AS upper, \
+             coalesce(sum(n) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before, \
+             sum(n) OVER (w ROWS UNBOUNDED PRECEDING) AS through \
+             FROM (SELECT block_start, sum(n) AS n FROM list_blocks WHERE list = {list_key} GROUP BY block_start) b \
+             WINDOW w AS (ORDER BY block_start DESC)) c \
+             WHERE through > :offset ORDER BY through LIMIT 1",
+            i64::MAX
         )
     }
 }
 
-/// One page and the total count: two queries whatever the page size.
+/// From this offset on, a page of a list with blocks is found through
+/// them; below it, stepping over the rows costs less than summing blocks.
+const SEEK_FROM: i64 = 4096;
+
+/// One page and the total count: two queries whatever the page size (three
+/// for a deep page of a list with blocks), in one read transaction.
 fn article_page(
     conn: &Connection,
     viewer: Option<UserId>,
@@ -67,29 +114,66 @@ fn article_page(
     page: Page,
 ) -> StoreResult<ArticlePage> {
     let viewer = viewer.map(|v| v.0);
-    let list_sql = query.list_sql(viewer.is_some());
-    let mut list_params = query.params.clone();
-    if list_sql.contains(":viewer") {
-        list_params.push((":viewer", &viewer));
+    let articles_count: i64 = conn.prepare_cached(&query.count_sql)?.query_row(
+        named(&query.count_sql, &query.params, &[(":viewer", &viewer)]).as_slice(),
+        |row| row.get(0),
+    )?;
+
+    let mut start = (None, page.offset);
+    if let Some(list_key) = query.blocks.filter(|_| page.offset >= SEEK_FROM) {
+        let seek_sql = PageQuery::seek_sql(list_key);
+        let found: Option<(i64, i64)> = conn
+            .prepare_cached(&seek_sql)?
+            .query_row(
+                named(&seek_sql, &query.params, &[(":offset", &page.offset)]).as_slice(),
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        match found {
+            Some((bound, skip)) => start = (Some(bound), skip),
+            None => {
+                return Ok(ArticlePage {
+                    articles: Vec::new(),
+                    articles_count,
+                })
+            }
+        }
     }
-    list_params.push((":limit", &page.limit));
-    list_params.push((":offset", &page.offset));
+    let (bound, skip) = start;
+    let list_sql = query.list_sql(viewer.is_some(), bound.is_some());
+    let list_params = named(
+        &list_sql,
+        &query.params,
+        &[
+            (":viewer", &viewer),
+            (":bound", &bound),
+            (":limit", &page.limit),
+            (":offset", &skip),
+        ],
+    );
     let articles = conn
         .prepare_cached(&list_sql)?
         .query_map(list_params.as_slice(), article_from_row)?
         .collect::<Result<Vec<_>, _>>()?;
-
-    let mut count_params = query.params.clone();
-    if query.count_sql.contains(":viewer") {
-        count_params.push((":viewer", &viewer));
-    }
-    let articles_count = conn
-        .prepare_cached(&query.count_sql)?
-        .query_row(count_params.as_slice(), |row| row.get(0))?;
     Ok(ArticlePage {
         articles,
         articles_count,
     })
+}
+
+/// The parameters among `params` and `extra` that `sql` names (SQLite
+/// refuses a named parameter the statement does not have).
+fn named<'p>(
+    sql: &str,
+    params: &[(&'static str, &'p dyn ToSql)],
+    extra: &[(&'static str, &'p dyn ToSql)],
+) -> Vec<(&'static str, &'p dyn ToSql)> {
+    params
+        .iter()
+        .chain(extra)
+        .copied()
+        .filter(|(name, _)| sql.contains(name))
+        .collect()
 }
 
 /// The page query for `GET /articles` with these filters. Only the filters
@@ -101,6 +185,10 @@ fn article_page(
 /// order and checked against the other filters row by row. Filters written
 /// as `id IN (SELECT ...)` instead make SQLite build a Bloom filter sized by
 /// its guess of the table (about 1 MiB without statistics) on every run.
+///
+/// A single filter, or none, is counted without visiting articles: the
+/// counts are kept by triggers in the transactions that change them (V2's
+/// tag_counts, V6's list_counts).
 fn list_query(filter: &ArticleFilter) -> PageQuery<'_> {
     const FAN: &str = "(SELECT id FROM users WHERE username = :favorited COLLATE NOCASE)";
     const AUTHOR: &str = "(SELECT id FROM users WHERE username = :author COLLATE NOCASE)";
@@ -130,30 +218,49 @@ fn list_query(filter: &ArticleFilter) -> PageQuery<'_> {
         conditions.push(format!("a.author_id = {AUTHOR}"));
         params.push((":author", author));
     }
-    let where_sql = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", conditions.join(" AND "))
+    let (count_sql, blocks) = match (&filter.tag, &filter.author, &filter.favorited) {
+        (None, None, None) => (list_count("'all'"), Some("'all'")),
+        (Some(_), None, None) => (
+            "SELECT coalesce((SELECT uses FROM tag_counts WHERE tag = :tag), 0)".to_owned(),
+            Some("'tag:' || :tag"),
+        ),
+        (None, Some(_), None) => (list_count(&format!("'author:' || {AUTHOR}")), None),
+        (None, None, Some(_)) => (list_count(&format!("'favorited:' || {FAN}")), None),
+        _ => {
+            let where_sql = format!(" WHERE {}", conditions.join(" AND "));
+            (format!("SELECT count(*) FROM {from}{where_sql}"), None)
+        }
     };
     PageQuery {
-        ids_sql: format!(
-            "SELECT {id} AS id FROM {from}{where_sql} ORDER BY {id} DESC LIMIT :limit OFFSET :offset"
-        ),
-        count_sql: format!("SELECT count(*) FROM {from}{where_sql}"),
+        select_ids: format!("SELECT {id} AS id FROM {from}"),
+        conditions,
+        id,
+        count_sql,
+        blocks,
         params,
     }
 }
 
+/// The count of the list whose key is the SQL expression `list_key`.
+fn list_count(list_key: &str) -> String {
+    format!("SELECT coalesce(sum(n), 0) FROM list_counts WHERE list = {list_key}")
+}
+
 /// The page query for the feed of `:viewer`: the followed authors first,
-/// then their articles through `articles_author`.
+/// then their articles through `articles_author`. Its count sums the
+/// followed authors' counts, one lookup per followed author.
 fn feed_query() -> PageQuery<'static> {
-    const FOLLOWED: &str = "follows f CROSS JOIN articles a ON a.author_id = f.followee_id \
-         WHERE f.follower_id = :viewer";
     PageQuery {
-        ids_sql: format!(
-            "SELECT a.id FROM {FOLLOWED} ORDER BY a.id DESC LIMIT :limit OFFSET :offset"
-        ),
-        count_sql: format!("SELECT count(*) FROM {FOLLOWED}"),
+        select_ids:
+            "SELECT a.id FROM follows f CROSS JOIN articles a ON a.author_id = f.followee_id"
+                .to_owned(),
+        conditions: vec!["f.follower_id = :viewer".to_owned()],
+        id: "a.id",
+        count_sql: "SELECT coalesce(sum(c.n), 0) FROM follows f \
+             CROSS JOIN list_counts c ON c.list = 'author:' || f.followee_id \
+             WHERE f.follower_id = :viewer"
+            .to_owned(),
+        blocks: None,
         params: Vec::new(),
     }
 }
@@ -220,12 +327,15 @@ mod tests {
                 Some(filter) => list_query(filter),
                 None => feed_query(),
             };
-            for has_viewer in [false, true] {
-                let list_sql = query.list_sql(has_viewer);
+            for (has_viewer, bounded) in
+                [(false, false), (true, false), (false, true), (true, true)]
+            {
+                let list_sql = query.list_sql(has_viewer, bounded);
                 let viewer = has_viewer.then_some(1_i64);
                 let mut all: Vec<(&str, &dyn ToSql)> = query.params.clone();
                 all.extend([
                     (":viewer", &viewer as &dyn ToSql),
+                    (":bound", &1000_i64),
                     (":limit", &20_i64),
                     (":offset", &0_i64),
                 ]);
@@ -273,7 +383,7 @@ mod tests {
         // One connection, so this is the statement the three calls used.
         let conn = store.conn().unwrap();
         let statement = conn
-            .prepare_cached(&list_query(&filter).list_sql(false))
+            .prepare_cached(&list_query(&filter).list_sql(false, false))
             .unwrap();
         assert_eq!(
             statement.get_status(rusqlite::StatementStatus::RePrepare),
