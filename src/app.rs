@@ -47,10 +47,11 @@ impl App {
             return Err(PG_SECRET_REQUIRED.into());
         }
         let options = config.pool_options();
+        let replica = config.read_replica();
         let migrate = config.migrate_on_start;
         let configured_secret = config.secret.as_ref().map(|s| s.expose().to_owned());
         let (store, secret) = tokio::task::spawn_blocking(move || {
-            let store = store::open(&database, &options)?;
+            let store = store::open_with_replica(&database, replica.as_ref(), &options)?;
             prepare_schema(store.as_ref(), &database, migrate)?;
             let secret = resolve_secret(store.as_ref(), configured_secret, &database)?;
             Ok::<_, String>((store, secret))

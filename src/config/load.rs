@@ -363,6 +363,19 @@ mod tests {
             ("", &[("CONDUIT_LISTEN", "nope")], "listen"),
             ("", &[("CONDUIT_SECRET", "short")], "secret"),
             ("", &[("CONDUIT_DATABASE_URL", "mysql://x")], "database_url"),
+            (
+                "",
+                &[("CONDUIT_DATABASE_READ_URL", "postgres://replica/db")],
+                "database_read_url",
+            ),
+            (
+                "",
+                &[
+                    ("CONDUIT_DATABASE_URL", "postgres://primary/db"),
+                    ("CONDUIT_DATABASE_READ_URL", "sqlite://copy.db"),
+                ],
+                "database_read_url",
+            ),
             ("", &[("CONDUIT_POOL_SIZE", "0")], "pool_size"),
             ("", &[("CONDUIT_SCRYPT__LOG_N", "40")], "scrypt.log_n"),
             ("lisen = \"x\"\n", &[], "lisen"),
@@ -393,6 +406,6 @@ mod tests {
         );
         assert_eq!(env_name("scrypt.log_n"), "CONDUIT_SCRYPT__LOG_N");
         assert!(KNOWN_KEYS.iter().any(|k| k == "limits"));
-        assert_eq!(KNOWN_KEYS.len(), 26, "one per field of Config");
+        assert_eq!(KNOWN_KEYS.len(), 28, "one per field of Config");
     }
 }

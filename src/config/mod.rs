@@ -42,6 +42,13 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `sqlite://PATH` or `postgres://...` (`CONDUIT_DATABASE_URL`).
     pub database_url: Secret,
+    /// A PostgreSQL read replica (or a service in front of several) that
+    /// serves reads once it has replayed what their reader wrote
+    /// (`CONDUIT_DATABASE_READ_URL`); unset, every read uses `database_url`.
+    pub database_read_url: Option<Secret>,
+    /// How long a read waits for the replica to replay its reader's last
+    /// write before it runs on the primary.
+    pub read_wait_ms: u64,
     /// HMAC key for tokens (`CONDUIT_SECRET`), at least 32 bytes. On SQLite
     /// one is generated and kept in the database when none is given.
     pub secret: Option<Secret>,
@@ -106,6 +113,8 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: Secret::new("sqlite://conduit.db"),
+            database_read_url: None,
+            read_wait_ms: 100,
             secret: None,
             previous_secret: None,
             token_lifetime_secs: 14 * 24 * 60 * 60,
@@ -166,7 +175,19 @@ impl fmt::Debug for Secret {
 
 impl Config {
     pub(super) fn validate(&self) -> Result<(), String> {
-        DatabaseUrl::parse(self.database_url.expose())?;
+        let database = DatabaseUrl::parse(self.database_url.expose())?;
+        if let Some(read_url) = &self.database_read_url {
+            let replica = DatabaseUrl::parse(read_url.expose())
+                .map_err(|e| e.replace("database_url", "database_read_url"))?;
+            if !matches!(
+                (&database, replica),
+                (DatabaseUrl::Postgres(_), DatabaseUrl::Postgres(_))
+            ) {
+                return Err(
+                    "database_read_url: a postgres:// replica of a postgres:// database_url".into(),
+                );
+            }
+        }
         for (key, secret) in [
             ("secret", &self.secret),
             ("previous_secret", &self.previous_secret),
@@ -232,6 +253,16 @@ impl Config {
     pub fn database(&self) -> DatabaseUrl {
         DatabaseUrl::parse(self.database_url.expose())
             .expect("database_url was validated when the config was loaded")
+    }
+
+    /// The read replica, when `database_read_url` is set.
+    pub fn read_replica(&self) -> Option<crate::store::ReplicaOptions> {
+        self.database_read_url
+            .as_ref()
+            .map(|url| crate::store::ReplicaOptions {
+                url: url.expose().to_owned(),
+                wait: std::time::Duration::from_millis(self.read_wait_ms),
+            })
     }
 
     /// Connections per process: `pool_size` when set, else what suits the

@@ -8,6 +8,12 @@ impl Config {
         let redacted = |s: &Option<Secret>| s.as_ref().map(|_| Secret::new("<redacted>"));
         let shown = Config {
             database_url: Secret::new(format!("{:?}", self.database())),
+            database_read_url: self.database_read_url.as_ref().map(|url| {
+                Secret::new(match crate::store::DatabaseUrl::parse(url.expose()) {
+                    Ok(parsed) => format!("{parsed:?}"),
+                    Err(_) => "<redacted>".to_owned(),
+                })
+            }),
             secret: redacted(&self.secret),
             previous_secret: redacted(&self.previous_secret),
             // What the process will use, not just what was set.

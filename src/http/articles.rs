@@ -51,11 +51,7 @@ async fn feed(call: Call) -> Reply {
     let query = call.query()?;
     let page =
         Page::parse(query.get("limit"), query.get("offset")).map_err(ApiError::Unprocessable)?;
-    let articles = call
-        .ctx
-        .db
-        .run(move |store| store.feed(caller, page))
-        .await?;
+    let articles = call.read(move |store| store.feed(caller, page)).await?;
     Ok(json(StatusCode::OK, &articles))
 }
 
@@ -71,9 +67,7 @@ async fn list_articles(call: Call) -> Reply {
         favorited: query.get("favorited").map(str::to_owned),
     };
     let articles = call
-        .ctx
-        .db
-        .run(move |store| store.list_articles(viewer, &filter, page))
+        .read(move |store| store.list_articles(viewer, &filter, page))
         .await?;
     Ok(json(StatusCode::OK, &articles))
 }
@@ -102,11 +96,7 @@ async fn create_article(mut call: Call) -> Reply {
 async fn get_article(call: Call) -> Reply {
     let viewer = call.viewer().await?.map(|a| a.id());
     let slug = call.param("slug");
-    let view = call
-        .ctx
-        .db
-        .run(move |store| store.article(viewer, &slug))
-        .await?;
+    let view = call.read(move |store| store.article(viewer, &slug)).await?;
     Ok(article_reply(StatusCode::OK, &view))
 }
 

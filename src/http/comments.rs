@@ -33,9 +33,7 @@ async fn list_comments(call: Call) -> Reply {
     let viewer = call.viewer().await?.map(|a| a.id());
     let slug = call.param("slug");
     let comments = call
-        .ctx
-        .db
-        .run(move |store| store.comments(viewer, &slug))
+        .read(move |store| store.comments(viewer, &slug))
         .await?;
     Ok(enveloped(StatusCode::OK, "comments", &comments))
 }

@@ -22,11 +22,11 @@ const METHODS: &str = "GET, HEAD, POST, PUT, DELETE, OPTIONS";
 
 /// Request headers a cross-origin client may send.
 const ALLOWED_HEADERS: &str =
-    "authorization, content-type, x-requested-with, x-request-id, if-none-match";
+    "authorization, content-type, x-requested-with, x-request-id, if-none-match, conduit-written";
 
 /// Readable by a browser client: the id to quote in a report, how long to
 /// wait after a 429 or 503, and the tag to revalidate with.
-const EXPOSED_HEADERS: &str = "x-request-id, retry-after, etag";
+const EXPOSED_HEADERS: &str = "x-request-id, retry-after, etag, conduit-written";
 
 /// How long a browser may keep a preflight's answer, in seconds.
 const MAX_AGE_SECS: &str = "3600";

@@ -28,6 +28,7 @@ pub mod contract;
 pub mod cors;
 pub mod error;
 pub mod extract;
+pub mod freshness;
 pub mod ops;
 pub mod rejection;
 pub mod reply;
@@ -51,7 +52,7 @@ use warp::Filter;
 pub use context::Ctx;
 use cors::{Cors, Verdict};
 pub use error::ApiError;
-use route::{Call, Miss, MissHandler, Resolved, Table};
+use route::{Call, Miss, MissHandler, Resolved, Table, Verb};
 
 /// Every endpoint, in matching order; `/metrics` last, so the API's
 /// address can serve all but it when metrics have an address of their own.
@@ -166,9 +167,19 @@ fn dispatch(
                     let path = path.as_str().to_owned();
                     let call = Call::new(ctx, path, params, query, headers, body, client);
                     match route {
-                        Ok(route) => (route.handler)(call)
-                            .await
-                            .unwrap_or_else(Reply::into_response),
+                        Ok(route) => {
+                            let ctx = Arc::clone(&call.ctx);
+                            let client = call.client_addr();
+                            let stamp = route.verb != Verb::Get;
+                            let mut response = (route.handler)(call)
+                                .await
+                                .unwrap_or_else(Reply::into_response);
+                            let status = response.status();
+                            if stamp && (status.is_success() || status.is_redirection()) {
+                                freshness::stamp(&ctx, client, &mut response).await;
+                            }
+                            response
+                        }
                         Err(why) => miss(call, why).await,
                     }
                 }

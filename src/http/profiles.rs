@@ -23,9 +23,7 @@ async fn get_profile(call: Call) -> Reply {
     let viewer = call.viewer().await?.map(|a| a.id());
     let username = call.param("username");
     let profile = call
-        .ctx
-        .db
-        .run(move |store| store.profile(viewer, &username))
+        .read(move |store| store.profile(viewer, &username))
         .await?;
     Ok(profile_reply(&profile))
 }

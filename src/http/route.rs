@@ -281,6 +281,17 @@ impl Call {
         ))
     }
 
+    /// Runs a read-only `f` against the store: on a read replica when one
+    /// has replayed what this client last wrote (see [`super::freshness`]).
+    pub async fn read<T, F>(&self, f: F) -> crate::store::StoreResult<T>
+    where
+        F: FnOnce(&dyn crate::store::Store) -> crate::store::StoreResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let from = super::freshness::read_from(&self.headers);
+        self.ctx.db.read(from, f).await
+    }
+
     /// Decoded query pairs (422 when the encoding is broken).
     pub fn query(&self) -> Result<QueryPairs, ApiError> {
         QueryPairs::parse(&self.query)

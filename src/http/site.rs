@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
+use warp::http::HeaderValue;
 
 use super::client::ClientAddr;
 
@@ -73,6 +74,38 @@ pub fn check_base_path(path: &str) -> Result<(), String> {
         Err(format!(
             "public_base_path: {path:?} must be empty or look like /conduit (no trailing slash)"
         ))
+    }
+}
+
+impl SiteConfig {
+    /// `Set-Cookie` for one of the app's cookies: on the app's path, never
+    /// read by scripts, sent on same-site requests and top-level
+    /// navigation, `Secure` as `cookie_secure` says for a request from
+    /// `client`. `value` must be a valid cookie value.
+    pub fn cookie(
+        &self,
+        client: Option<IpAddr>,
+        name: &str,
+        value: &str,
+        max_age: u64,
+    ) -> HeaderValue {
+        let site = self;
+        let path = if site.base_path.is_empty() {
+            "/"
+        } else {
+            &site.base_path
+        };
+        let secure = if site.cookie_secure.applies(client) {
+            "; Secure"
+        } else {
+            ""
+        };
+        let cookie = format!(
+            "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
+        );
+        // Names are ours, a token is base64url and dots, and the base path was
+        // validated: the value is always a valid header.
+        HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 }
 

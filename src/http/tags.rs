@@ -10,6 +10,6 @@ pub const ROUTES: &[Route] = &[route!(GET "/api/tags" => list_tags)];
 /// Tags of at least one article, most used first, then by name.
 async fn list_tags(call: Call) -> Reply {
     call.viewer().await?;
-    let tags = call.ctx.db.run(|store| store.tags()).await?;
+    let tags = call.read(|store| store.tags()).await?;
     Ok(enveloped(StatusCode::OK, "tags", &tags))
 }

@@ -10,6 +10,7 @@ pub mod attempts;
 mod database_url;
 pub mod migrate;
 pub mod postgres;
+pub mod reads;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use crate::domain::user::{NewUser, UserChanges};
 use crate::domain::views::{ArticlePage, ArticleView, CommentView, Profile, UserRecord};
 use crate::domain::UserId;
 pub use database_url::DatabaseUrl;
+pub use reads::{ReadFrom, WalPosition};
 
 /// What a signed-out token is remembered by: the SHA-256 digest of its
 /// text, so the database never holds a usable token.
@@ -209,6 +211,23 @@ pub trait Store: Send + Sync {
 
     /// The connection pool's size and use, for metrics. Never blocks long.
     fn pool_state(&self) -> PoolState;
+
+    /// This store with its reads served as `from` allows: by the read
+    /// replica, when the backend has one and it can. Writes, and the reads
+    /// that come before a write, always use the primary.
+    fn reading(self: Arc<Self>, from: ReadFrom) -> Arc<dyn Store>;
+
+    /// Whether some reads may be served by a read replica.
+    fn has_read_replica(&self) -> bool {
+        false
+    }
+
+    /// Where the primary's log is now, so at or past every write that has
+    /// returned; `None` when reads never leave the primary, so there is
+    /// nothing for a reader to wait for.
+    fn written_position(&self) -> StoreResult<Option<WalPosition>> {
+        Ok(None)
+    }
 }
 
 /// A snapshot of a connection pool.
@@ -311,11 +330,38 @@ pub struct PoolOptions {
     pub statement_timeout: std::time::Duration,
 }
 
+/// A read replica for [`open_with_replica`].
+#[derive(Clone, Debug)]
+pub struct ReplicaOptions {
+    /// A `postgres://` URL of the replica (or of a service in front of
+    /// several).
+    pub url: String,
+    /// How long a read waits for the replica to replay its reader's last
+    /// write before it runs on the primary.
+    pub wait: std::time::Duration,
+}
+
 /// Opens the backend named by the URL's scheme. Nothing is migrated here.
 pub fn open(url: &DatabaseUrl, options: &PoolOptions) -> Result<Arc<dyn Store>, String> {
+    open_with_replica(url, None, options)
+}
+
+/// [`open`], with reads served by `replica` where they can be (PostgreSQL).
+pub fn open_with_replica(
+    url: &DatabaseUrl,
+    replica: Option<&ReplicaOptions>,
+    options: &PoolOptions,
+) -> Result<Arc<dyn Store>, String> {
     match url {
-        DatabaseUrl::Sqlite(path) => Ok(Arc::new(sqlite::SqliteStore::open(path, options)?)),
-        DatabaseUrl::Postgres(url) => Ok(Arc::new(postgres::PgStore::open(url, options)?)),
+        DatabaseUrl::Sqlite(path) => {
+            if replica.is_some() {
+                return Err(
+                    "database_read_url: read replicas need a postgres:// database_url".into(),
+                );
+            }
+            Ok(Arc::new(sqlite::SqliteStore::open(path, options)?))
+        }
+        DatabaseUrl::Postgres(url) => Ok(Arc::new(postgres::PgStore::open(url, replica, options)?)),
     }
 }
 
@@ -333,13 +379,30 @@ impl Db {
 
     /// Runs `f` against the store off the async runtime, keeping the
     /// caller's tracing span. An unreachable database is logged and counted
-    /// here, once per call, whoever made it.
+    /// here, once per call, whoever made it. Everything runs on the primary.
     pub async fn run<T, F>(&self, f: F) -> StoreResult<T>
     where
         F: FnOnce(&dyn Store) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        let store = Arc::clone(&self.store);
+        Self::on(Arc::clone(&self.store), f).await
+    }
+
+    /// [`Db::run`] for a request that only reads: its reads may be served
+    /// by the read replica, as `from` allows.
+    pub async fn read<T, F>(&self, from: ReadFrom, f: F) -> StoreResult<T>
+    where
+        F: FnOnce(&dyn Store) -> StoreResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        Self::on(Arc::clone(&self.store).reading(from), f).await
+    }
+
+    async fn on<T, F>(store: Arc<dyn Store>, f: F) -> StoreResult<T>
+    where
+        F: FnOnce(&dyn Store) -> StoreResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
         let span = tracing::Span::current();
         let result = tokio::task::spawn_blocking(move || span.in_scope(|| f(store.as_ref())))
             .await

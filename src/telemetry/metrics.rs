@@ -26,6 +26,8 @@ pub struct Metrics {
     pub pool_max: IntGauge,
     pub pool_wait: Histogram,
     pub db_unavailable: IntCounter,
+    /// Reads that could use the read replica, by where they ran.
+    pub replica_reads: IntCounterVec,
     pub hash_queue_depth: IntGauge,
     pub hash_wait: Histogram,
     pub hash_rejected: IntCounter,
@@ -114,6 +116,19 @@ impl Metrics {
                 IntCounter::new(
                     "conduit_db_unavailable_total",
                     "Requests answered 503 because the database could not be reached",
+                )
+                .expect("valid metric"),
+            ),
+            replica_reads: register(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "conduit_replica_reads_total",
+                        "Reads that could run on the read replica: on it (replica), or on \
+                         the primary because it lagged behind the reader's last write \
+                         (lagging), failed (unavailable) or did not find a row (not_found)",
+                    ),
+                    &["outcome"],
                 )
                 .expect("valid metric"),
             ),

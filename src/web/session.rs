@@ -82,30 +82,17 @@ fn cookie_value(call: &Call) -> Option<String> {
 /// lifetime.
 pub fn sign_in_cookie(call: &Call, token: &str) -> HeaderValue {
     let max_age = call.ctx.tokens.lifetime_secs();
-    cookie(call, token, max_age)
+    call.ctx.site.cookie(
+        call.client_addr().map(|c| c.ip),
+        COOKIE_NAME,
+        token,
+        max_age,
+    )
 }
 
 /// `Set-Cookie` that signs the browser out.
 pub fn sign_out_cookie(call: &Call) -> HeaderValue {
-    cookie(call, "", 0)
-}
-
-fn cookie(call: &Call, value: &str, max_age: u64) -> HeaderValue {
-    let site = &call.ctx.site;
-    let path = if site.base_path.is_empty() {
-        "/"
-    } else {
-        &site.base_path
-    };
-    let secure = if site.cookie_secure.applies(call.client_addr().map(|c| c.ip)) {
-        "; Secure"
-    } else {
-        ""
-    };
-    let cookie = format!(
-        "{COOKIE_NAME}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
-    );
-    // A token is base64url and dots, and the base path was validated: the
-    // value is always a valid header.
-    HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
+    call.ctx
+        .site
+        .cookie(call.client_addr().map(|c| c.ip), COOKIE_NAME, "", 0)
 }

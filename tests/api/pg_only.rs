@@ -700,3 +700,234 @@ fn attempt_counts_add_up_forgive_and_expire() {
     std::thread::sleep(Duration::from_millis(20));
     assert_eq!(ledger.sweep_attempts().unwrap(), 1, "only the short one");
 }
+
+impl ThrowawayCluster {
+    /// A streaming replica of `primary` (which must be running), as a base
+    /// backup that follows it; started on a port of its own.
+    fn replica_of(primary: &ThrowawayCluster) -> ThrowawayCluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let replica = ThrowawayCluster {
+            dir,
+            port: port_outside_the_ephemeral_range(),
+            bin: primary.bin.clone(),
+        };
+        if as_root() {
+            Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(replica.dir.path())
+                .status()
+                .unwrap();
+        }
+        // initdb's trust rules allow replication from 127.0.0.1, and
+        // PostgreSQL 15 logs enough for a replica by default.
+        let status = replica
+            .command("pg_basebackup")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-R", "--no-sync"])
+            .args(["-p", &primary.port.to_string(), "-D", &replica.data()])
+            .stdout(Stdio::null())
+            .status()
+            .expect("pg_basebackup runs");
+        assert!(status.success(), "pg_basebackup failed");
+        replica.start();
+        replica
+    }
+}
+
+/// How many reads that could use the replica ran where (`outcome`), from
+/// the server's own metrics.
+async fn replica_reads(client: &reqwest::Client, server: &ServerProcess, outcome: &str) -> u64 {
+    let text = client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let wanted = format!("conduit_replica_reads_total{{outcome=\"{outcome}\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&wanted))
+        .map_or(0, |n| n.trim().parse().unwrap())
+}
+
+/// Reads from a real streaming replica: a write through one server is seen
+/// at once through another that reads from the replica, when the client
+/// sends back the position it was given, even while the replica is paused;
+/// with the replica stopped, reads go to the primary without an error, and
+/// they come back to it once it is up.
+#[tokio::test]
+#[ignore = "needs PostgreSQL server binaries"]
+async fn reads_from_a_replica_see_the_readers_own_writes_and_survive_its_loss() {
+    let (primary, replica) = tokio::task::spawn_blocking(|| {
+        let primary = ThrowawayCluster::create();
+        primary.start();
+        let replica = ThrowawayCluster::replica_of(&primary);
+        (primary, replica)
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let common = [
+        ("CONDUIT_SECRET", SECRET),
+        ("CONDUIT_MIGRATE_ON_START", "true"),
+    ];
+    // Two servers on the same primary and replica, as two pods. The
+    // replica's URL names no user: it is the primary's.
+    let primary_url = primary.url();
+    let replica_url = format!(
+        "postgres://127.0.0.1:{}/postgres?sslmode=disable",
+        replica.port
+    );
+    let mut env = common.to_vec();
+    env.push(("CONDUIT_DATABASE_URL", &primary_url));
+    env.push(("CONDUIT_DATABASE_READ_URL", &replica_url));
+    let writer = ServerProcess::start(dir.path(), &env);
+    let reader = ServerProcess::start(dir.path(), &env);
+    let client = reqwest::Client::new();
+
+    let token = client
+        .post(writer.url("/api/users"))
+        .json(&json!({"user": {"username": "jake", "email": "jake@example.com", "password": "password-of-jake"}}))
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["user"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Writes carry the position, as a header and as a cookie for browsers.
+    let first = client
+        .post(writer.url("/api/articles"))
+        .header("Authorization", format!("Token {token}"))
+        .json(&json!({"article": {"title": "First", "description": "d", "body": "b"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 201);
+    let position = first.headers()["conduit-written"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let cookie = first.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.starts_with(&format!("conduit_written={position}; ")) && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+    let on_replica = replica_reads(&client, &reader, "replica").await;
+    let seen = client
+        .get(reader.url("/api/articles/first"))
+        .header("conduit-written", &position)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        seen.status(),
+        200,
+        "a write is seen at once through another server"
+    );
+    assert_eq!(
+        replica_reads(&client, &reader, "replica").await,
+        on_replica + 1,
+        "and that read ran on the replica"
+    );
+
+    // The replica stops replaying: a write is not on it, yet a reader that
+    // sends its position sees it, from the primary, after waiting its
+    // bounded while.
+    let sql = |url: String, statement: &'static str| {
+        tokio::task::spawn_blocking(move || run_sql(&url, statement))
+    };
+    sql(replica.url(), "SELECT pg_wal_replay_pause()")
+        .await
+        .unwrap();
+    let second = client
+        .post(writer.url("/api/articles"))
+        .header("Authorization", format!("Token {token}"))
+        .json(&json!({"article": {"title": "Second", "description": "d", "body": "b"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.status(), 201);
+    let position = second.headers()["conduit-written"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let list = |position: Option<String>| {
+        let request = client.get(reader.url("/api/articles"));
+        let request = match position {
+            Some(position) => request.header("conduit-written", position),
+            None => request,
+        };
+        async move {
+            let body: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+            body["articlesCount"].as_i64().unwrap()
+        }
+    };
+    let lagging = replica_reads(&client, &reader, "lagging").await;
+    assert_eq!(
+        list(Some(position.clone())).await,
+        2,
+        "the reader's own writes"
+    );
+    assert_eq!(
+        replica_reads(&client, &reader, "lagging").await,
+        lagging + 1,
+        "served by the primary because the replica lagged"
+    );
+    assert_eq!(
+        list(None).await,
+        1,
+        "without a position, the paused replica answers (so the test shows where reads go)"
+    );
+
+    // Replaying again: the same read is served by the replica.
+    sql(replica.url(), "SELECT pg_wal_replay_resume()")
+        .await
+        .unwrap();
+    let on_replica = replica_reads(&client, &reader, "replica").await;
+    assert_eq!(list(Some(position.clone())).await, 2);
+    assert!(replica_reads(&client, &reader, "replica").await > on_replica);
+
+    // The replica stops: reads go to the primary, never an error.
+    let replica = tokio::task::spawn_blocking(move || {
+        replica.stop();
+        replica
+    })
+    .await
+    .unwrap();
+    for _ in 0..5 {
+        assert_eq!(list(Some(position.clone())).await, 2);
+        assert_eq!(list(None).await, 2);
+    }
+    let article = client
+        .get(reader.url("/api/articles/second"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(article.status(), 200);
+    assert!(replica_reads(&client, &reader, "unavailable").await >= 1);
+
+    // Back up: after its rest, reads return to the replica.
+    let replica = tokio::task::spawn_blocking(move || {
+        replica.start();
+        replica
+    })
+    .await
+    .unwrap();
+    let on_replica = replica_reads(&client, &reader, "replica").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert_eq!(list(None).await, 2);
+        if replica_reads(&client, &reader, "replica").await > on_replica {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "reads never returned to the replica"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop((primary, replica));
+}

@@ -16,12 +16,14 @@ mod attempts;
 mod comments;
 mod listing;
 mod profiles;
+mod replica;
 mod schema;
 pub mod sslmode;
 pub mod tls;
 mod users;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use postgres::error::SqlState;
@@ -33,8 +35,8 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::attempts::{AttemptCounts, AttemptKey, AttemptLedger};
 use super::{
-    migrate, AppliedMigration, Entity, PoolOptions, PoolState, Store, StoreError, StoreResult,
-    TokenDigest, UniqueKey,
+    migrate, AppliedMigration, Entity, PoolOptions, PoolState, ReadFrom, ReplicaOptions, Store,
+    StoreError, StoreResult, TokenDigest, UniqueKey, WalPosition,
 };
 use crate::domain::article::{ArticleChanges, ArticleFilter, NewArticle, Page};
 use crate::domain::user::{NewUser, UserChanges};
@@ -47,6 +49,9 @@ type Param<'a> = &'a (dyn ToSql + Sync);
 pub struct PgConnection {
     client: Client,
     statements: HashMap<String, Statement>,
+    /// How far the server had replayed the primary's log when last asked
+    /// (read replicas only).
+    replayed: u64,
 }
 
 /// Wraps `r2d2_postgres`' manager to attach a statement cache to each
@@ -63,6 +68,7 @@ impl r2d2::ManageConnection for Manager {
         Ok(PgConnection {
             client: self.inner.connect()?,
             statements: HashMap::new(),
+            replayed: 0,
         })
     }
 
@@ -75,20 +81,28 @@ impl r2d2::ManageConnection for Manager {
     }
 }
 
+/// The PostgreSQL store: the primary's pool and, when configured, a read
+/// replica's. Clones made by [`Store::reading`] share the pools and differ
+/// in where their reads go.
 pub struct PgStore {
-    /// Always `Some` until the store is dropped (see `Drop`).
-    pool: Option<Pool<Manager>>,
+    pools: Arc<Pools>,
+    reads: ReadFrom,
 }
 
-impl Drop for PgStore {
+struct Pools {
+    /// Always `Some` until dropped (see `Drop`).
+    primary: Option<Pool<Manager>>,
+    replica: Option<replica::ReadPool>,
+}
+
+impl Drop for Pools {
     /// Closing a synchronous client blocks on its own small runtime, which
     /// panics on an async runtime's thread; the last owner of the store is
     /// often one. So the connections are closed on a plain thread.
     fn drop(&mut self) {
-        if let Some(pool) = self.pool.take() {
-            if tokio::runtime::Handle::try_current().is_ok() {
-                let _ = std::thread::spawn(move || drop(pool)).join();
-            }
+        let pools = (self.primary.take(), self.replica.take());
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let _ = std::thread::spawn(move || drop(pools)).join();
         }
     }
 }
@@ -96,13 +110,24 @@ impl Drop for PgStore {
 impl PgStore {
     /// Connects, retrying with backoff for `startup_timeout` (the database
     /// may start after us), then fails with the last reason.
-    pub fn open(url: &str, options: &PoolOptions) -> Result<Self, String> {
-        let target = sslmode::parse_url(url)?;
-        let tls = tls::connector(&target.verify)?;
-        let mut config = target.config;
-        with_statement_timeout(&mut config, options.statement_timeout);
-        let manager = Manager {
-            inner: PostgresConnectionManager::new(config, tls),
+    pub fn open(
+        url: &str,
+        replica: Option<&ReplicaOptions>,
+        options: &PoolOptions,
+    ) -> Result<Self, String> {
+        let manager = connection_manager(url, options)?;
+        let replica = match replica {
+            Some(replica) => Some(replica::ReadPool::new(
+                connection_manager_with(
+                    &replica.url,
+                    options,
+                    Some(&sslmode::parse_url(url)?.config),
+                )
+                .map_err(|e| e.replace("database_url", "database_read_url"))?,
+                options.pool_size,
+                replica.wait,
+            )),
+            None => None,
         };
         // Connect once by hand first: it fails fast with the real reason
         // (refused, TLS, auth), where the pool would wait out its timeout.
@@ -137,11 +162,18 @@ impl PgStore {
             .test_on_check_out(false)
             .connection_timeout(Duration::from_millis(options.pool_timeout_ms))
             .build_unchecked(manager);
-        Ok(PgStore { pool: Some(pool) })
+        Ok(PgStore {
+            pools: Arc::new(Pools {
+                primary: Some(pool),
+                replica,
+            }),
+            reads: ReadFrom::Primary,
+        })
     }
 
     fn pool(&self) -> &Pool<Manager> {
-        self.pool
+        self.pools
+            .primary
             .as_ref()
             .expect("the pool is present until the store is dropped")
     }
@@ -156,8 +188,47 @@ impl PgStore {
         f: impl FnOnce(&mut Session<'_, Client>) -> StoreResult<T>,
     ) -> StoreResult<T> {
         let mut conn = self.conn()?;
-        let PgConnection { client, statements } = &mut *conn;
+        let PgConnection {
+            client, statements, ..
+        } = &mut *conn;
         f(&mut Session { client, statements })
+    }
+
+    /// Runs a read on the replica when [`PgStore::reads`] allows it and the
+    /// replica can serve it, else on the primary. An error of the replica's
+    /// own is never the reader's answer: the primary is asked instead.
+    fn read<T>(
+        &self,
+        mut f: impl FnMut(&mut Session<'_, Client>) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let after = match self.reads {
+            ReadFrom::Primary => return self.direct(f),
+            ReadFrom::AnyReplica => None,
+            ReadFrom::After(position) => Some(position),
+        };
+        let Some(replica) = &self.pools.replica else {
+            return self.direct(f);
+        };
+        if let Some(mut conn) = replica.checkout(after) {
+            let PgConnection {
+                client, statements, ..
+            } = &mut *conn;
+            match f(&mut Session { client, statements }) {
+                Err(StoreError::NotFound(_)) if after.is_none() => {
+                    // Perhaps written a moment ago by a reader that does not
+                    // send its position back.
+                    replica::count("not_found");
+                }
+                Err(StoreError::Unavailable(cause) | StoreError::Backend(cause)) => {
+                    replica.rest(&cause.to_string());
+                }
+                answer => {
+                    replica::count("replica");
+                    return answer;
+                }
+            }
+        }
+        self.direct(f)
     }
 
     /// Runs `f` in a transaction and commits it.
@@ -166,7 +237,9 @@ impl PgStore {
         f: impl FnOnce(&mut Session<'_, postgres::Transaction<'_>>) -> StoreResult<T>,
     ) -> StoreResult<T> {
         let mut conn = self.conn()?;
-        let PgConnection { client, statements } = &mut *conn;
+        let PgConnection {
+            client, statements, ..
+        } = &mut *conn;
         let mut tx = client.transaction()?;
         let value = f(&mut Session {
             client: &mut tx,
@@ -175,6 +248,41 @@ impl PgStore {
         tx.commit()?;
         Ok(value)
     }
+}
+
+/// The connection manager for `url`, with the pool's statement timeout.
+fn connection_manager(url: &str, options: &PoolOptions) -> Result<Manager, String> {
+    connection_manager_with(url, options, None)
+}
+
+/// [`connection_manager`]; a user or password the URL leaves out is taken
+/// from `credentials` (the primary's): a replica's URL then names only
+/// where it is, and can live in a ConfigMap while the password stays in
+/// the database Secret.
+fn connection_manager_with(
+    url: &str,
+    options: &PoolOptions,
+    credentials: Option<&postgres::Config>,
+) -> Result<Manager, String> {
+    let target = sslmode::parse_url(url)?;
+    let tls = tls::connector(&target.verify)?;
+    let mut config = target.config;
+    if let Some(primary) = credentials {
+        if config.get_user().is_none() {
+            if let Some(user) = primary.get_user() {
+                config.user(user);
+            }
+        }
+        if config.get_password().is_none() {
+            if let Some(password) = primary.get_password() {
+                config.password(password);
+            }
+        }
+    }
+    with_statement_timeout(&mut config, options.statement_timeout);
+    Ok(Manager {
+        inner: PostgresConnectionManager::new(config, tls),
+    })
 }
 
 /// Sets `statement_timeout` for every pooled connection as a startup
@@ -329,7 +437,7 @@ impl Store for PgStore {
     }
 
     fn profile(&self, viewer: Option<UserId>, username: &str) -> StoreResult<Profile> {
-        self.direct(|s| profiles::profile(s, viewer, username))
+        self.read(|s| profiles::profile(s, viewer, username))
     }
 
     fn follow(&self, follower: UserId, username: &str) -> StoreResult<Profile> {
@@ -350,7 +458,7 @@ impl Store for PgStore {
     }
 
     fn article(&self, viewer: Option<UserId>, slug: &str) -> StoreResult<ArticleView> {
-        self.direct(|s| articles::get(s, viewer, slug))
+        self.read(|s| articles::get(s, viewer, slug))
     }
 
     fn update_article(
@@ -377,11 +485,11 @@ impl Store for PgStore {
         filter: &ArticleFilter,
         page: Page,
     ) -> StoreResult<ArticlePage> {
-        self.direct(|s| listing::list_articles(s, viewer, filter, page))
+        self.read(|s| listing::list_articles(s, viewer, filter, page))
     }
 
     fn feed(&self, viewer: UserId, page: Page) -> StoreResult<ArticlePage> {
-        self.direct(|s| listing::feed(s, viewer, page))
+        self.read(|s| listing::feed(s, viewer, page))
     }
 
     fn favorite(&self, user: UserId, slug: &str) -> StoreResult<ArticleView> {
@@ -397,7 +505,7 @@ impl Store for PgStore {
     }
 
     fn comments(&self, viewer: Option<UserId>, slug: &str) -> StoreResult<Vec<CommentView>> {
-        self.direct(|s| comments::list(s, viewer, slug))
+        self.read(|s| comments::list(s, viewer, slug))
     }
 
     fn delete_comment(&self, user: UserId, slug: &str, id: i64) -> StoreResult<()> {
@@ -405,15 +513,45 @@ impl Store for PgStore {
     }
 
     fn check_article_exists(&self, slug: &str) -> StoreResult<()> {
-        self.direct(|s| comments::check_article_exists(s, slug))
+        self.read(|s| comments::check_article_exists(s, slug))
     }
 
     fn tags(&self) -> StoreResult<Vec<String>> {
-        self.direct(listing::tags)
+        self.read(listing::tags)
     }
 
     fn pool_state(&self) -> PoolState {
         super::state_of(self.pool())
+    }
+
+    fn reading(self: Arc<Self>, from: ReadFrom) -> Arc<dyn Store> {
+        if self.pools.replica.is_none() || from == self.reads {
+            return self;
+        }
+        Arc::new(PgStore {
+            pools: Arc::clone(&self.pools),
+            reads: from,
+        })
+    }
+
+    fn has_read_replica(&self) -> bool {
+        self.pools.replica.is_some()
+    }
+
+    fn written_position(&self) -> StoreResult<Option<WalPosition>> {
+        if self.pools.replica.is_none() {
+            return Ok(None);
+        }
+        // Taken after the write has committed, so at or past its commit
+        // record (the insert position also counts a commit that is not
+        // flushed yet, as with synchronous_commit = off).
+        let row = self.direct(|s| {
+            s.one(
+                "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint",
+                &[],
+            )
+        })?;
+        Ok(Some(WalPosition(row.get::<_, i64>(0) as u64)))
     }
 
     fn attempt_ledger(&self) -> Option<&dyn AttemptLedger> {

@@ -287,4 +287,9 @@ impl Store for SqliteStore {
     fn pool_state(&self) -> PoolState {
         super::state_of(&self.pool)
     }
+
+    /// One file, one copy: every read is the primary's.
+    fn reading(self: std::sync::Arc<Self>, _: super::ReadFrom) -> std::sync::Arc<dyn Store> {
+        self
+    }
 }

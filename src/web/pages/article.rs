@@ -73,9 +73,7 @@ async fn article_page(
     let viewer = session.id();
     let slug = call.param("slug");
     let (article, comments) = call
-        .ctx
-        .db
-        .run(move |store| {
+        .read(move |store| {
             Ok((
                 store.article(viewer, &slug)?,
                 store.comments(viewer, &slug)?,

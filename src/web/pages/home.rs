@@ -55,9 +55,7 @@ async fn show_home(call: &mut Call, session: &Session) -> Result<Response, ApiEr
         favorited: None,
     };
     let (articles, tags) = call
-        .ctx
-        .db
-        .run(move |store| {
+        .read(move |store| {
             let articles = match (tab, viewer) {
                 (Tab::Following, Some(viewer)) => store.feed(viewer, page)?,
                 _ => store.list_articles(viewer, &filter, page)?,

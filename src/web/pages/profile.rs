@@ -57,9 +57,7 @@ async fn profile_page(
     let number = views::page_number(call.query()?.get("page"));
     let page = views::store_page(number);
     let (profile, articles) = call
-        .ctx
-        .db
-        .run(move |store| {
+        .read(move |store| {
             let profile = store.profile(viewer, &username)?;
             let filter = ArticleFilter {
                 tag: None,
