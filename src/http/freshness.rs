@@ -4,7 +4,7 @@
 //! replica only once the replica has replayed that far. See
 //! `store/reads.rs`.
 
-use warp::http::header::{COOKIE, SET_COOKIE};
+use warp::http::header::SET_COOKIE;
 use warp::http::{HeaderMap, HeaderValue};
 use warp::reply::Response;
 
@@ -29,7 +29,7 @@ pub fn read_from(headers: &HeaderMap) -> ReadFrom {
     let sent = headers
         .get(HEADER)
         .map(|value| value.to_str().unwrap_or_default().trim().to_owned())
-        .or_else(|| cookie(headers));
+        .or_else(|| super::site::request_cookie(headers, COOKIE_NAME));
     match sent {
         None => ReadFrom::AnyReplica,
         Some(text) => match WalPosition::parse(&text) {
@@ -37,17 +37,6 @@ pub fn read_from(headers: &HeaderMap) -> ReadFrom {
             None => ReadFrom::Primary,
         },
     }
-}
-
-fn cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|header| header.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE_NAME)
-        .map(|(_, value)| value.trim_matches('"').to_owned())
 }
 
 /// Adds the position after a successful write, when reads may leave the

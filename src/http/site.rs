@@ -77,6 +77,18 @@ pub fn check_base_path(path: &str) -> Result<(), String> {
     }
 }
 
+/// The value of the request's cookie `name`, if it sent one.
+pub fn request_cookie(headers: &warp::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(warp::http::header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|header| header.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(found, _)| *found == name)
+        .map(|(_, value)| value.trim_matches('"').to_owned())
+}
+
 impl SiteConfig {
     /// `Set-Cookie` for one of the app's cookies: on the app's path, never
     /// read by scripts, sent on same-site requests and top-level

@@ -6,7 +6,6 @@
 //! checked exactly as an `Authorization` header is, so a password change
 //! ends every earlier session too.
 
-use warp::http::header::COOKIE;
 use warp::http::HeaderValue;
 
 use crate::domain::UserId;
@@ -67,15 +66,7 @@ impl Session {
 
 /// The token in the request's session cookie.
 fn cookie_value(call: &Call) -> Option<String> {
-    call.headers()
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|header| header.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE_NAME)
-        .map(|(_, value)| value.trim_matches('"').to_owned())
-        .filter(|value| !value.is_empty())
+    crate::http::site::request_cookie(call.headers(), COOKIE_NAME).filter(|value| !value.is_empty())
 }
 
 /// `Set-Cookie` that signs the browser in with `token` for the token's
