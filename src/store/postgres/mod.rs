@@ -279,28 +279,37 @@ fn connection_manager_with(
             }
         }
     }
-    with_statement_timeout(&mut config, options.statement_timeout);
+    with_session_settings(&mut config, options.statement_timeout);
     Ok(Manager {
         inner: PostgresConnectionManager::new(config, tls),
     })
 }
 
-/// Sets `statement_timeout` for every pooled connection as a startup
-/// option (no extra round trip), unless the URL's `options` set one.
-fn with_statement_timeout(config: &mut postgres::Config, timeout: Duration) {
-    let existing = config.get_options().unwrap_or("").to_owned();
-    if existing.contains("statement_timeout") {
-        return;
-    }
-    let ours = format!("-c statement_timeout={}", timeout.as_millis().max(1));
-    config.options(
-        if existing.is_empty() {
-            ours
-        } else {
-            format!("{existing} {ours}")
+/// Sets the session settings every pooled connection needs as startup
+/// options (no extra round trip), unless the URL's `options` set them:
+///
+/// - `statement_timeout`, so a request that timed out stops its query;
+/// - `plan_cache_mode = force_generic_plan`: every statement here is
+///   prepared once per connection and written to be planned without its
+///   parameters (see `articles.rs`). Left to choose, PostgreSQL planned the
+///   list query anew on every run, since a generic plan's guess for
+///   `LIMIT $n` (a tenth of the table) makes it look dearer than a custom
+///   one: planning took as long as running it (0.11 ms of 0.23 ms, measured
+///   with `EXPLAIN ANALYZE` at 1,000 articles).
+fn with_session_settings(config: &mut postgres::Config, timeout: Duration) {
+    let mut options = config.get_options().unwrap_or("").to_owned();
+    for (name, value) in [
+        ("statement_timeout", timeout.as_millis().max(1).to_string()),
+        ("plan_cache_mode", "force_generic_plan".to_owned()),
+    ] {
+        if !options.contains(name) {
+            if !options.is_empty() {
+                options.push(' ');
+            }
+            options.push_str(&format!("-c {name}={value}"));
         }
-        .as_str(),
-    );
+    }
+    config.options(options.as_str());
 }
 
 impl From<postgres::Error> for StoreError {
