@@ -103,7 +103,8 @@ impl PageQuery<'_> {
 
 /// From this offset on, a page of a list with blocks is found through
 /// them; below it, stepping over the rows costs less than summing blocks.
-const SEEK_FROM: i64 = 4096;
+/// One block's worth of ids (V6 makes SQLite's blocks 512 ids).
+const SEEK_FROM: i64 = 512;
 
 /// One page and the total count: two queries whatever the page size (three
 /// for a deep page of a list with blocks), in one read transaction.
