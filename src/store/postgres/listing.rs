@@ -71,10 +71,14 @@ pub(super) fn feed(
     viewer: UserId,
     page: Page,
 ) -> StoreResult<ArticlePage> {
+    // Each followed author's newest `limit + offset` articles, from
+    // articles_author, and the page taken from those: a page reads a few
+    // rows per followed author, never everything they wrote.
     const FOLLOWED: PageSource<'static> = PageSource {
-        from: "articles a",
-        id: "a.id",
-        where_sql: " WHERE a.author_id IN (SELECT followee_id FROM follows WHERE follower_id = $1)",
+        from: "follows f CROSS JOIN LATERAL (SELECT a.id FROM articles a \
+               WHERE a.author_id = f.followee_id ORDER BY a.id DESC LIMIT $2::bigint + $3::bigint) x",
+        id: "x.id",
+        where_sql: " WHERE f.follower_id = $1",
     };
     // The feed's count sums the followed authors' counts: one lookup per
     // followed author, whatever they wrote.
