@@ -13,8 +13,22 @@ from /proc before and after each workload.
 A run with any non-2xx answer or socket error is reported as FAILED, never as
 throughput, and makes the script exit 1.
 
+Data sizes (--sizes 1000,100000: article counts, ascending): every workload
+runs at the first size (the seed's 1,000 articles, grown through the API if the
+first size is larger). Then, for each further size, the same database grows
+through the API (bench/seed.py --grow-to; the "create article" workload's
+articles are deleted first) and only the list workloads (LIST) run again; a
+table compares each list workload across the sizes.
+
+Replica mode (--replica, PostgreSQL only): instead of --pg-url, starts a
+throwaway primary and a streaming replica (PG_BIN, as the postgres OS user),
+gives the server the primary as CONDUIT_DATABASE_URL and the replica as
+CONDUIT_DATABASE_READ_URL, waits for the replica to replay the primary's WAL
+before measuring, and reports the CPU of each cluster's processes separately.
+
 Usage: bench/bench.py BINARY sqlite|postgres [--duration 10] [--runs 3]
        [--warmup 3] [--connections 32] [--pg-url postgres://...]
+       [--sizes 1000[,N...]] [--replica] [--json FILE]
 Needs wrk (Debian package) and python3; standard library only.
 """
 
@@ -33,6 +47,8 @@ import time
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+PG_BIN = "/usr/lib/postgresql/15/bin"
+SEEDED_ARTICLES = 1000  # what bench/seed.py creates
 SECRET = "benchmark-secret-of-at-least-32-bytes!!"
 
 
@@ -66,8 +82,20 @@ def body_bytes(base, path, encoding):
         return len(r.read()), r.headers.get("Content-Encoding", "identity")
 
 
+def articles_count(base):
+    """The server's global articlesCount."""
+    with urllib.request.urlopen(base + "/api/articles?limit=1", timeout=60) as r:
+        return json.load(r)["articlesCount"]
+
+
+def deep_page(base):
+    """The last page of 20 articles, at the count just now."""
+    return f"/api/articles?limit=20&offset={max(articles_count(base) - 20, 0)}"
+
+
 def workloads(seed, folder, base):
-    """(name, path, lua script or None, is_read) for each workload."""
+    """(name, path, lua script or None, is_read) for each workload. A path that
+    is a function is called (with base) just before its workload runs."""
     tokens = "{" + ",".join(lua_string(t) for t in seed["tokens"]) + "}"
     users = "{" + ",".join(lua_string(u) for u in seed["users"]) + "}"
     # Each wrk thread and connection picks tokens round-robin.
@@ -145,6 +173,10 @@ end
         ("list by tag", "/api/articles?tag=tag07&limit=20", None, True),
         ("feed", "/api/articles/feed?limit=20",
          write_script(folder, "feed", rotate.replace("PATH", '"/api/articles/feed?limit=20"')), True),
+        ("list by author", f"/api/articles?author={author}&limit=20", None, True),
+        ("list favorited by a user", f"/api/articles?favorited={author}&limit=20", None, True),
+        # The last page: the offset is read from articlesCount before it runs.
+        ("list articles, deep page", deep_page, None, True),
         ("one article", f"/api/articles/{seed['slugs'][500]}", None, True),
         ("comments of an article", f"/api/articles/{busiest}/comments", None, True),
         ("profile", f"/api/profiles/{seed['users'][7]}", None, True),
@@ -172,6 +204,10 @@ end
         ("login", "/api/users/login", write_script(folder, "login", login), False),
     ]
 
+
+# The workloads that run again at each further data size.
+LIST = ["list articles", "list articles, with token", "list by tag", "feed", "list by author",
+        "list favorited by a user", "list articles, deep page"]
 
 # The list as it travels: plain, compressed, revalidated.
 WIRE = [
@@ -245,6 +281,108 @@ def postgres_cpu_seconds():
     return total
 
 
+def parent_pid(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def cluster_cpu_seconds(postmasters):
+    """CPU time of each cluster's PostgreSQL processes, exited ones included:
+    {name: seconds} for postmasters {name: pid}. A process belongs to the
+    postmaster that its chain of parent pids reaches."""
+    owner = {pid: name for name, pid in postmasters.items()}
+    totals = dict.fromkeys(postmasters, 0.0)
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/comm") as f:
+                if f.read().strip() != "postgres":
+                    continue
+            pid = int(entry)
+            while pid > 1 and pid not in owner:
+                pid = parent_pid(pid)
+            if pid in owner:
+                totals[owner[pid]] += cpu_seconds(entry)
+        except OSError:
+            continue  # exited meanwhile
+    for name, pid in postmasters.items():
+        # Processes that exited (connections closed, parallel workers,
+        # autovacuum workers): the postmaster has reaped them.
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        totals[name] += (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+    return totals
+
+
+def as_postgres(*command, **kwargs):
+    """Runs a PostgreSQL program as the postgres OS user."""
+    return subprocess.run(["runuser", "-u", "postgres", "--", os.path.join(PG_BIN, command[0]), *command[1:]],
+                          check=True, stdout=subprocess.DEVNULL, **kwargs)
+
+
+class ReplicatedCluster:
+    """A throwaway primary and a streaming replica of it, on 127.0.0.1."""
+
+    def __init__(self):
+        self.folder = tempfile.mkdtemp(prefix="conduit-bench-pg-")
+        shutil.chown(self.folder, "postgres", "postgres")
+        self.primary = os.path.join(self.folder, "primary")
+        self.replica = os.path.join(self.folder, "replica")
+        self.started = []
+        self.primary_port, self.replica_port = free_port(), free_port()
+        while self.replica_port == self.primary_port:
+            self.replica_port = free_port()
+        self.primary_url = f"postgres://postgres@127.0.0.1:{self.primary_port}"
+        self.replica_url = f"postgres://postgres@127.0.0.1:{self.replica_port}"
+
+    def start(self):
+        as_postgres("initdb", "-D", self.primary, "-A", "trust")
+        with open(os.path.join(self.primary, "postgresql.conf"), "a") as f:
+            f.write(f"\nwal_level = replica\nmax_wal_senders = 5\nport = {self.primary_port}\n"
+                    f"listen_addresses = '127.0.0.1'\nunix_socket_directories = '{self.folder}'\n")
+        with open(os.path.join(self.primary, "pg_hba.conf"), "a") as f:
+            f.write("\nhost replication all 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 trust\n")
+        self.pg_ctl(self.primary, "start")
+        as_postgres("pg_basebackup", "-h", "127.0.0.1", "-p", str(self.primary_port), "-U", "postgres",
+                    "-D", self.replica, "-R")
+        with open(os.path.join(self.replica, "postgresql.conf"), "a") as f:
+            f.write(f"\nport = {self.replica_port}\n")
+        self.pg_ctl(self.replica, "start")
+
+    def pg_ctl(self, data, action):
+        if action == "start":
+            as_postgres("pg_ctl", "-D", data, "-w", "-l", data + ".log", "start")
+            self.started.append(data)
+        else:
+            as_postgres("pg_ctl", "-D", data, "-w", "-m", "fast", "stop")
+
+    def postmasters(self):
+        """{"primary": pid, "replica": pid}, from each postmaster.pid."""
+        pids = {}
+        for name, data in (("primary", self.primary), ("replica", self.replica)):
+            with open(os.path.join(data, "postmaster.pid")) as f:
+                pids[name] = int(f.readline())
+        return pids
+
+    def wait_replayed(self, timeout=600):
+        """Waits until the replica has replayed the primary's current WAL."""
+        lsn = psql_value(f"{self.primary_url}/postgres", "SELECT pg_current_wal_lsn()")
+        deadline = time.monotonic() + timeout
+        while psql_value(f"{self.replica_url}/postgres", f"SELECT pg_last_wal_replay_lsn() >= '{lsn}'") != "t":
+            if time.monotonic() > deadline:
+                sys.exit(f"bench: the replica did not replay {lsn} within {timeout} s")
+            time.sleep(0.1)
+
+    def stop(self):
+        for data in reversed(self.started):
+            try:
+                self.pg_ctl(data, "stop")
+            except subprocess.CalledProcessError as error:
+                print(f"bench: stopping {data}: {error}", file=sys.stderr)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -280,6 +418,49 @@ def psql(url, sql):
     subprocess.run(["psql", url, "-qc", sql], check=True, stdout=subprocess.DEVNULL)
 
 
+def psql_value(url, sql):
+    return subprocess.run(["psql", url, "-Atc", sql], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def parse_sizes(text):
+    try:
+        sizes = [int(word) for word in text.split(",") if word.strip()]
+    except ValueError:
+        sys.exit(f"bench: --sizes wants article counts separated by commas, not {text!r}")
+    if not sizes or sizes != sorted(set(sizes)) or sizes[0] < SEEDED_ARTICLES:
+        sys.exit(f"bench: --sizes must ascend and start at {SEEDED_ARTICLES} or more, not {text!r}")
+    return sizes
+
+
+def grow(base, seed_file, size, drop_tag=None):
+    """Adds articles through the API until the server holds `size` of them."""
+    command = [sys.executable, os.path.join(HERE, "seed.py"), base, "--out", seed_file, "--grow-to", str(size)]
+    if drop_tag:
+        command += ["--drop-tag", drop_tag]
+    subprocess.run(command, check=True)
+
+
+def measure(base, pid, workload, args, sampler, database_cpu):
+    """Warm-up, then args.runs runs of one workload: the median run, with the
+    errors of all runs and the CPU per request of the server and databases."""
+    name, path, script, is_read = workload
+    if callable(path):
+        path = path(base)
+    run_wrk(base, path, script, args.warmup, args.connections)
+    sampler.active = is_read
+    cpu_before, database_before = cpu_seconds(pid), database_cpu()
+    runs = [run_wrk(base, path, script, args.duration, args.connections) for _ in range(args.runs)]
+    cpu, database_after = cpu_seconds(pid) - cpu_before, database_cpu()
+    sampler.active = False
+    median = sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
+    errors = sum(r["errors"] for r in runs)
+    requests = max(sum(r["requests"] for r in runs), 1)
+    result = {"name": name, "path": path, **median, "errors": errors, "cpu_ms_per_request": cpu * 1000 / requests}
+    for key, seconds in database_after.items():
+        result[f"{key}_cpu_ms_per_request"] = (seconds - database_before[key]) * 1000 / requests
+    return result
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("binary")
@@ -289,6 +470,11 @@ def main():
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--pg-url", default=os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432"))
+    parser.add_argument("--sizes", default=str(SEEDED_ARTICLES),
+                        help="article counts, ascending, comma-separated: every workload runs at the first, "
+                             "the list workloads again at each further one")
+    parser.add_argument("--replica", action="store_true",
+                        help="PostgreSQL only: start a throwaway primary and streaming replica (ignores --pg-url)")
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--only", default=os.environ.get("BENCH_ONLY", ""),
                         help="comma-separated words; run only the workloads whose name contains one "
@@ -296,6 +482,9 @@ def main():
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench: wrk is needed (apt-get install wrk)")
+    sizes = parse_sizes(args.sizes)
+    if args.replica and args.backend != "postgres":
+        sys.exit("bench: --replica is for PostgreSQL only")
 
     folder = tempfile.mkdtemp(prefix="conduit-bench-")
     port = free_port()
@@ -304,75 +493,109 @@ def main():
            "CONDUIT_LIMITS__LOGIN_FAILURES_PER_ADDRESS": "1000000"}
     # Other server settings to compare (e.g. CONDUIT_POOL_SIZE=2) pass through.
     env.update({k: v for k, v in os.environ.items()
-                if k.startswith("CONDUIT_") and k not in env and k != "CONDUIT_DATABASE_URL"})
-    database = None
-    if args.backend == "sqlite":
-        env["CONDUIT_DATABASE_URL"] = f"sqlite://{folder}/conduit.db"
-    else:
-        database = f"conduit_bench_{os.getpid()}"
-        psql(args.pg_url + "/postgres", f"CREATE DATABASE {database}")
-        env["CONDUIT_DATABASE_URL"] = f"{args.pg_url}/{database}?sslmode=disable"
-        subprocess.run([args.binary, "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
-    server = subprocess.Popen([args.binary, "serve"], env=env)
+                if k.startswith("CONDUIT_") and k not in env
+                and k not in ("CONDUIT_DATABASE_URL", "CONDUIT_DATABASE_READ_URL")})
+    # The databases' CPU per request: ("key", column) for each, and their CPU seconds.
+    database_columns = []
+    database_cpu = lambda: {"pg": postgres_cpu_seconds()}  # noqa: E731
+    database = cluster = server = pg_url = None
+    sampler = RssSampler(None)
+    results, articles_at, peaks = [], {}, {}
     try:
+        if args.backend == "sqlite":
+            env["CONDUIT_DATABASE_URL"] = f"sqlite://{folder}/conduit.db"
+        else:
+            if args.replica:
+                cluster = ReplicatedCluster()
+                cluster.start()
+                pg_url, database = cluster.primary_url, "conduit_bench"
+                env["CONDUIT_DATABASE_READ_URL"] = f"{cluster.replica_url}/{database}?sslmode=disable"
+                postmasters = cluster.postmasters()
+                database_cpu = lambda: cluster_cpu_seconds(postmasters)  # noqa: E731
+                database_columns = [("primary", "primary CPU ms/req"), ("replica", "replica CPU ms/req")]
+            else:
+                pg_url, database = args.pg_url, f"conduit_bench_{os.getpid()}"
+                database_columns = [("pg", "PostgreSQL CPU ms/req")]
+            psql(pg_url + "/postgres", f"CREATE DATABASE {database}")
+            env["CONDUIT_DATABASE_URL"] = f"{pg_url}/{database}?sslmode=disable"
+            subprocess.run([args.binary, "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+            if cluster:
+                cluster.wait_replayed()  # the server reads the replica from the start
+
+        def settle():
+            if database:
+                # The state autovacuum reaches within a minute of a bulk load:
+                # statistics, and visibility maps for index-only scans.
+                psql(f"{pg_url}/{database}", "VACUUM ANALYZE")
+            if cluster:
+                cluster.wait_replayed()
+
+        server = subprocess.Popen([args.binary, "serve"], env=env)
         wait_ready(base)
         seed_file = os.path.join(folder, "seed.json")
         subprocess.run([sys.executable, os.path.join(HERE, "seed.py"), base, "--out", seed_file], check=True)
-        if database:
-            # The state autovacuum reaches within a minute of a bulk load:
-            # statistics, and visibility maps for index-only scans.
-            psql(f"{args.pg_url}/{database}", "VACUUM ANALYZE")
+        if sizes[0] > SEEDED_ARTICLES:
+            grow(base, seed_file, sizes[0])
+        settle()
         with open(seed_file) as f:
             seed = json.load(f)
         sampler = RssSampler(server.pid)
         sampler.start()
-        results = []
         only = [word for word in args.only.split(",") if word]
         bodies = {encoding: body_bytes(base, "/api/articles?limit=20", encoding)
                   for _, encoding in WIRE if encoding}
-        for index, (name, path, script, is_read) in enumerate(workloads(seed, folder, base)):
-            if index and only and not any(word in name for word in only):
-                continue
-            run_wrk(base, path, script, args.warmup, args.connections)
-            sampler.active = is_read
-            cpu_before, pg_before = cpu_seconds(server.pid), postgres_cpu_seconds()
-            runs = [run_wrk(base, path, script, args.duration, args.connections) for _ in range(args.runs)]
-            cpu = cpu_seconds(server.pid) - cpu_before
-            pg_cpu = postgres_cpu_seconds() - pg_before
-            sampler.active = False
-            median = sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
-            errors = sum(r["errors"] for r in runs)
-            requests = sum(r["requests"] for r in runs)
-            results.append({"name": name, **median, "errors": errors,
-                            "cpu_ms_per_request": cpu * 1000 / max(requests, 1),
-                            "pg_cpu_ms_per_request": pg_cpu * 1000 / max(requests, 1)})
-            print(f"bench: {name}: {median['rps']:.0f} req/s, {errors} errors", file=sys.stderr)
+        every = workloads(seed, folder, base)
+        for step, size in enumerate(sizes):
+            if step:
+                # Without the "create article" workload's articles, then grown.
+                grow(base, seed_file, size, drop_tag="bench")
+                settle()
+            articles_at[size] = articles_count(base)
+            sampler.peak = 0
+            for index, workload in enumerate(every):
+                name = workload[0]
+                if step and name not in LIST:
+                    continue
+                if index and only and not any(word in name for word in only):
+                    continue
+                result = measure(base, server.pid, workload, args, sampler, database_cpu)
+                results.append({**result, "size": size, "articles": articles_at[size]})
+                at = f" at {size}" if len(sizes) > 1 else ""
+                print(f"bench: {name}{at}: {result['rps']:.0f} req/s, {result['errors']} errors", file=sys.stderr)
+            peaks[size] = sampler.peak
         sampler.stopped = True
+    except subprocess.CalledProcessError as error:
+        sys.exit(f"bench: {' '.join(map(str, error.cmd))} failed (exit {error.returncode})")
     finally:
-        server.terminate()
-        server.wait()
-        if database:
+        sampler.stopped = True
+        if server:
+            server.terminate()
+            server.wait()
+        if database and not cluster:
             psql(args.pg_url + "/postgres", f"DROP DATABASE IF EXISTS {database}")
+        if cluster:
+            cluster.stop()
         shutil.rmtree(folder, ignore_errors=True)
 
-    ceiling = results[0]["rps"]
-    print(f"\n### {args.backend}: {args.runs} x {args.duration} s at {args.connections} connections, "
-          f"median run; peak RSS during reads {sampler.peak / 1024:.1f} MiB\n")
+    first = [r for r in results if r["size"] == sizes[0]]
+    ceiling = first[0]["rps"]
+    setup = f"{args.backend}, primary + streaming replica" if cluster else args.backend
+    at = f"; {articles_at[sizes[0]]} articles" if sizes != [SEEDED_ARTICLES] else ""
+    print(f"\n### {setup}: {args.runs} x {args.duration} s at {args.connections} connections, "
+          f"median run; peak RSS during reads {peaks[sizes[0]] / 1024:.1f} MiB{at}\n")
     # On PostgreSQL, the database's own CPU per request too: both share the cores.
-    pg = args.backend == "postgres"
     print("| workload | req/s | % of ceiling | p50 ms | p99 ms | server CPU ms/req |"
-          + (" PostgreSQL CPU ms/req |" if pg else "") + " errors |")
-    print("|---|---:|---:|---:|---:|---:|" + ("---:|" if pg else "") + "---:|")
-    failed = False
-    for r in results:
+          + "".join(f" {column} |" for _, column in database_columns) + " errors |")
+    print("|---|---:|---:|---:|---:|---:|" + "---:|" * len(database_columns) + "---:|")
+    failed = any(r["errors"] for r in results)
+    for r in first:
         if r["errors"]:
-            failed = True
-            print(f"| {r['name']} | FAILED | | | | |" + (" |" if pg else "") + f" {r['errors']} |")
+            print(f"| {r['name']} | FAILED | | | | |" + " |" * len(database_columns) + f" {r['errors']} |")
             continue
         print(f"| {r['name']} | {r['rps']:.0f} | {100 * r['rps'] / ceiling:.1f} % | {r['p50']:.2f} | "
               f"{r['p99']:.2f} | {r['cpu_ms_per_request']:.3f} |"
-              + (f" {r['pg_cpu_ms_per_request']:.3f} |" if pg else "") + " 0 |")
-    by_name = {r["name"]: r for r in results if not r["errors"]}
+              + "".join(f" {r[key + '_cpu_ms_per_request']:.3f} |" for key, _ in database_columns) + " 0 |")
+    by_name = {r["name"]: r for r in first if not r["errors"]}
     pairs = [(by_name[page], by_name[api]) for page, api in PAGE_PAIRS if page in by_name and api in by_name]
     if pairs:
         print("\n| page | req/s | the API call reading the same data | req/s | page / API |")
@@ -400,17 +623,58 @@ def main():
             revalidated = f"{100 * r['not_modified']:.0f} %" if r["not_modified"] is not None else ""
             print(f"| {how} | {r['rps']:.0f} | {r['rps'] / plain['rps']:.2f} | {body} | {share} | "
                   f"{r['wire_bytes']:.0f} | {revalidated} |")
-    login = next((r for r in results if r["name"] == "login" and not r["errors"]), None)
+    login = next((r for r in first if r["name"] == "login" and not r["errors"]), None)
     if login:
         # Login is bound by password hashing: each costs this much CPU, and
         # only os.cpu_count() of them can run at once.
         limit = (os.cpu_count() or 1) * 1000 / login["cpu_ms_per_request"]
         print(f"\nlogin: {login['rps']:.1f} req/s; {login['cpu_ms_per_request']:.1f} ms of server CPU per login "
               f"on {os.cpu_count()} cores bounds it at {limit:.1f} req/s ({100 * login['rps'] / limit:.0f} % of that)")
+    if len(sizes) > 1:
+        print_growth(setup, sizes, articles_at, peaks, results, database_columns)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"backend": args.backend, "peak_rss_mib": sampler.peak / 1024, "results": results}, f)
+            json.dump({"backend": args.backend, "replica": bool(cluster), "sizes": sizes,
+                       "articles_at_size": {str(s): n for s, n in articles_at.items()},
+                       "peak_rss_mib": peaks[sizes[0]] / 1024,
+                       "peak_rss_mib_at_size": {str(s): kib / 1024 for s, kib in peaks.items()},
+                       "results": results}, f)
     sys.exit(1 if failed else 0)
+
+
+def print_growth(setup, sizes, articles_at, peaks, results, database_columns):
+    """One table: each list workload at each size, side by side."""
+    at = {(r["name"], r["size"]): r for r in results}
+    names = [name for name in LIST if any((name, size) in at for size in sizes)]
+    if not names:
+        return
+    counts = ", ".join(str(articles_at[s]) for s in sizes)
+    rss = ", ".join(f"{peaks[s] / 1024:.1f}" for s in sizes)
+    print(f"\n### {setup}: the list workloads as the data grows, {' to '.join(map(str, sizes))} articles "
+          f"(articlesCount {counts}); peak RSS during reads {rss} MiB\n")
+    kept = ["share kept"] if len(sizes) == 2 else [f"share kept at {s}" for s in sizes[1:]]
+    header = ([f"req/s at {s}" for s in sizes] + kept + [f"server CPU ms/req at {s}" for s in sizes]
+              + [f"{column} at {s}" for _, column in database_columns for s in sizes]
+              + [f"p99 ms at {s}" for s in sizes])
+    print("| workload | " + " | ".join(header) + " |")
+    print("|---|" + "---:|" * len(header))
+
+    def ok(name, size):
+        r = at.get((name, size))
+        return r if r and not r["errors"] else None
+
+    for name in names:
+        cells = []
+        for s in sizes:
+            r = at.get((name, s))
+            cells.append("" if r is None else f"FAILED ({r['errors']} errors)" if r["errors"] else f"{r['rps']:.0f}")
+        for s in sizes[1:]:
+            now, then = ok(name, s), ok(name, sizes[0])
+            cells.append(f"{100 * now['rps'] / then['rps']:.1f} %" if now and then else "")
+        for key in ["cpu_ms_per_request"] + [k + "_cpu_ms_per_request" for k, _ in database_columns]:
+            cells += [f"{ok(name, s)[key]:.3f}" if ok(name, s) else "" for s in sizes]
+        cells += [f"{ok(name, s)['p99']:.2f}" if ok(name, s) else "" for s in sizes]
+        print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
