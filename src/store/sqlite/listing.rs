@@ -1,7 +1,7 @@
 //! Article lists on SQLite: `GET /articles` with its filters, the feed,
 //! the page queries behind both, and the tag list.
 
-use rusqlite::{Connection, OptionalExtension, ToSql, Transaction};
+use rusqlite::{Connection, ToSql, Transaction};
 
 use super::articles::{article_from_row, ARTICLE_LIST_COLUMNS, ARTICLE_LIST_COLUMNS_ANONYMOUS};
 use crate::domain::article::{ArticleFilter, Page};
@@ -82,23 +82,6 @@ impl PageQuery<'_> {
             self.ids_sql(bounded)
         )
     }
-
-    /// Where a deep page starts: `(bound, skip)` such that the page is the
-    /// rows below id `bound` after skipping `skip` of them; `None` when the
-    /// offset is past the end. The newest blocks are summed until the one
-    /// holding the page's first row.
-    fn seek_sql(list_key: &str) -> String {
-        format!(
-            "SELECT coalesce(upper, {}), :offset - before FROM \
-             (SELECT lag(block_start) OVER w AS upper, \
-             coalesce(sum(n) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before, \
-             sum(n) OVER (w ROWS UNBOUNDED PRECEDING) AS through \
-             FROM (SELECT block_start, sum(n) AS n FROM list_blocks WHERE list = {list_key} GROUP BY block_start) b \
-             WINDOW w AS (ORDER BY block_start DESC)) c \
-             WHERE through > :offset ORDER BY through LIMIT 1",
-            i64::MAX
-        )
-    }
 }
 
 /// From this offset on, a page of a list with blocks is found through
@@ -122,15 +105,7 @@ fn article_page(
 
     let mut start = (None, page.offset);
     if let Some(list_key) = query.blocks.filter(|_| page.offset >= SEEK_FROM) {
-        let seek_sql = PageQuery::seek_sql(list_key);
-        let found: Option<(i64, i64)> = conn
-            .prepare_cached(&seek_sql)?
-            .query_row(
-                named(&seek_sql, &query.params, &[(":offset", &page.offset)]).as_slice(),
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()?;
-        match found {
+        match seek(conn, list_key, &query.params, page.offset)? {
             Some((bound, skip)) => start = (Some(bound), skip),
             None => {
                 return Ok(ArticlePage {
@@ -160,6 +135,35 @@ fn article_page(
         articles,
         articles_count,
     })
+}
+
+/// Where a deep page starts: `(bound, skip)` such that the page is the
+/// rows below id `bound` after skipping `skip` of them; `None` when the
+/// offset is past the end. The list's blocks (V6) are read newest first
+/// and summed here until the one holding the page's first row: on SQLite a
+/// row costs a step in this process, less than any window function would.
+fn seek(
+    conn: &Connection,
+    list_key: &str,
+    params: &[(&'static str, &dyn ToSql)],
+    offset: i64,
+) -> StoreResult<Option<(i64, i64)>> {
+    let sql = format!(
+        "SELECT block_start, sum(n) FROM list_blocks WHERE list = {list_key} \
+         GROUP BY block_start ORDER BY block_start DESC"
+    );
+    let mut statement = conn.prepare_cached(&sql)?;
+    let mut rows = statement.query(named(&sql, params, &[]).as_slice())?;
+    let (mut before, mut upper) = (0_i64, i64::MAX);
+    while let Some(row) = rows.next()? {
+        let (start, n): (i64, i64) = (row.get(0)?, row.get(1)?);
+        if before + n > offset {
+            return Ok(Some((upper, offset - before)));
+        }
+        before += n;
+        upper = start;
+    }
+    Ok(None)
 }
 
 /// The parameters among `params` and `extra` that `sql` names (SQLite
