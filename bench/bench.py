@@ -38,7 +38,6 @@ import os
 import re
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -265,17 +264,25 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def postgres_cpu_seconds():
-    """CPU time of every local PostgreSQL process (server and backends)."""
-    total = 0.0
+def postgres_pids():
+    """The pids of every running PostgreSQL process (server and backends)."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/comm") as f:
-                if f.read().strip() != "postgres":
-                    continue
-            total += cpu_seconds(entry)
+                if f.read().strip() == "postgres":
+                    yield entry
+        except OSError:
+            continue  # exited meanwhile
+
+
+def postgres_cpu_seconds():
+    """CPU time of every local PostgreSQL process (server and backends)."""
+    total = 0.0
+    for pid in postgres_pids():
+        try:
+            total += cpu_seconds(pid)
         except OSError:
             continue  # exited meanwhile
     return total
@@ -292,13 +299,8 @@ def cluster_cpu_seconds(postmasters):
     postmaster that its chain of parent pids reaches."""
     owner = {pid: name for name, pid in postmasters.items()}
     totals = dict.fromkeys(postmasters, 0.0)
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for entry in postgres_pids():
         try:
-            with open(f"/proc/{entry}/comm") as f:
-                if f.read().strip() != "postgres":
-                    continue
             pid = int(entry)
             while pid > 1 and pid not in owner:
                 pid = parent_pid(pid)

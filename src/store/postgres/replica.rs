@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use r2d2::{Pool, PooledConnection};
 
-use super::{Manager, PgConnection};
-use crate::store::WalPosition;
+use super::{Manager, PgConnection, Session};
+use crate::store::{StoreResult, WalPosition};
 use crate::telemetry::metrics::METRICS;
 
 /// How long the replica is left alone after a failure.
@@ -80,7 +80,7 @@ impl ReadPool {
                 None
             }
             Err(error) => {
-                self.rest(&error.to_string());
+                self.rest(&error.report());
                 None
             }
         }
@@ -109,26 +109,16 @@ pub(super) fn count(outcome: &str) {
 /// Whether the replica behind `conn` has replayed `after`, waiting up to
 /// `wait` for it. The position last seen on a connection is kept, so a
 /// replica known to be ahead costs no query.
-fn caught_up(
-    conn: &mut PgConnection,
-    after: WalPosition,
-    wait: Duration,
-) -> Result<bool, postgres::Error> {
+fn caught_up(conn: &mut PgConnection, after: WalPosition, wait: Duration) -> StoreResult<bool> {
     let deadline = Instant::now() + wait;
     loop {
         if conn.replayed >= after.0 {
             return Ok(true);
         }
-        let statement = match conn.statements.get(REPLAYED) {
-            Some(statement) => statement.clone(),
-            None => {
-                let statement = conn.client.prepare(REPLAYED)?;
-                conn.statements
-                    .insert(REPLAYED.to_owned(), statement.clone());
-                statement
-            }
-        };
-        let replayed: Option<i64> = conn.client.query_one(&statement, &[])?.get(0);
+        let PgConnection {
+            client, statements, ..
+        } = conn;
+        let replayed: Option<i64> = Session { client, statements }.one(REPLAYED, &[])?.get(0);
         conn.replayed = replayed.map_or(u64::MAX, |lsn| lsn as u64);
         if conn.replayed >= after.0 {
             return Ok(true);
