@@ -60,12 +60,15 @@ fn dispatch(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Migrate => {
-            telemetry::init(&config.log_level, config.log_format);
+            let off = telemetry::traces::TracingConfig::default();
+            telemetry::init(&config.log_level, config.log_format, &off)?;
             migrate(&config)
         }
         Command::Serve => {
-            telemetry::init(&config.log_level, config.log_format);
-            serve(config)
+            let telemetry = telemetry::init(&config.log_level, config.log_format, &config.tracing)?;
+            let served = serve(config);
+            telemetry.shutdown();
+            served
         }
         Command::Healthcheck => healthcheck(&config),
     }

@@ -30,7 +30,7 @@ use tower_http::compression::{Compression, CompressionLevel};
 use tower_service::Service;
 use tracing::Instrument;
 use warp::http::header::EXPECT;
-use warp::http::{HeaderMap, HeaderValue, Method, Request};
+use warp::http::{HeaderMap, HeaderValue, Method, Request, Response as HttpResponse};
 use warp::reply::{Reply, Response};
 
 use crate::http::client::TrustedProxies;
@@ -38,7 +38,9 @@ use crate::http::conditional::Revalidation;
 use crate::http::cors::{Cors, Verdict};
 use crate::http::rejection::UNKNOWN_ROUTE;
 use crate::http::{ApiError, Served};
+use crate::telemetry::access;
 use crate::telemetry::metrics::METRICS;
+use crate::telemetry::traces::RequestTrace;
 
 /// Limits and timeouts of one listener.
 #[derive(Clone, Debug)]
@@ -107,11 +109,11 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(compressed(Handler {
+        let service = TowerToHyperService::new(Spanned(compressed(Handler {
             shared: Arc::clone(&shared),
             peer,
             over_cap: false,
-        }));
+        })));
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             let _permit = permit;
@@ -216,6 +218,7 @@ async fn handle(
         .label(request.method(), request.uri().path())
         .unwrap_or(UNKNOWN_ROUTE);
     let id = request_id(request.headers());
+    let trace = RequestTrace::begin(request.headers(), method, route, &id);
     let client = shared
         .options
         .trusted_proxies
@@ -225,7 +228,7 @@ async fn handle(
     let cors = shared
         .routes
         .cors(request.method(), request.uri().path(), request.headers());
-    let span = tracing::info_span!("request", request_id = %id, method = %method, route);
+    let span = &trace.span;
 
     let (mut response, cors_origin) = match cors {
         Verdict::Preflight(response) => {
@@ -236,8 +239,8 @@ async fn handle(
             drop(request);
             (Cors::refusal(), None)
         }
-        Verdict::NotCors => (answer(request, shared, over_cap, &span).await, None),
-        Verdict::Allowed(origin) => (answer(request, shared, over_cap, &span).await, Some(origin)),
+        Verdict::NotCors => (answer(request, shared, over_cap, span).await, None),
+        Verdict::Allowed(origin) => (answer(request, shared, over_cap, span).await, Some(origin)),
     };
     // The request is gone by now (answered, or dropped unread): what its
     // body left unread has been handed back.
@@ -255,14 +258,104 @@ async fn handle(
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
     }
-    let status = response.status().as_u16();
-    let elapsed = started.elapsed().as_secs_f64();
-    METRICS.observe_request(method, route, status, elapsed);
-    span.in_scope(|| {
-        let latency_ms = (elapsed * 1_000_000.0).round() / 1000.0;
-        tracing::info!(target: "conduit::http", status, latency_ms, "request");
-    });
+    let status = response.status();
+    let latency = started.elapsed();
+    trace.finish(status.as_u16());
+    METRICS.observe_request(method, route, status.as_str(), latency.as_secs_f64());
+    if access::enabled() {
+        access::log(access::Entry {
+            at: std::time::SystemTime::now(),
+            request_id: id,
+            method,
+            route,
+            status: status.as_u16(),
+            latency,
+            trace_id: trace.trace_id,
+        });
+    }
+    if trace.traced {
+        response.extensions_mut().insert(RequestSpan(trace.span));
+    }
     response
+}
+
+/// A traced request's span, handed to [`Spanned`] with the response so the
+/// compression of its body is a span of the same trace.
+#[derive(Clone)]
+struct RequestSpan(tracing::Span);
+
+/// The outermost service of a connection: traces the compression of a
+/// traced request's body (it happens as hyper sends it, after the
+/// handler has returned).
+#[derive(Clone)]
+struct Spanned<S>(S);
+
+type SpanBody<B> = fn(HttpResponse<B>) -> HttpResponse<SpannedBody<B>>;
+
+impl<S, B> Service<Request<Incoming>> for Spanned<S>
+where
+    S: Service<Request<Incoming>, Response = HttpResponse<B>>,
+{
+    type Response = HttpResponse<SpannedBody<B>>;
+    type Error = S::Error;
+    type Future = futures_util::future::MapOk<S::Future, SpanBody<B>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<Incoming>) -> Self::Future {
+        use futures_util::TryFutureExt;
+        self.0.call(request).map_ok(spanned as SpanBody<B>)
+    }
+}
+
+fn spanned<B>(response: HttpResponse<B>) -> HttpResponse<SpannedBody<B>> {
+    let (mut parts, body) = response.into_parts();
+    let span = parts
+        .extensions
+        .remove::<RequestSpan>()
+        .and_then(|request| {
+            let encoding = parts.headers.get(warp::http::header::CONTENT_ENCODING)?;
+            let encoding = encoding.to_str().unwrap_or("other");
+            Some(request.0.in_scope(|| {
+                tracing::trace_span!("compress", http.response.content_encoding = encoding)
+            }))
+        });
+    HttpResponse::from_parts(parts, SpannedBody { body, span })
+}
+
+/// A response body that enters its span while it is produced.
+struct SpannedBody<B> {
+    body: B,
+    span: Option<tracing::Span>,
+}
+
+impl<B: Body + Unpin> Body for SpannedBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        let this = &mut *self;
+        let _entered = this.span.as_ref().map(tracing::Span::enter);
+        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None | Some(Err(_)))) {
+            drop(_entered);
+            this.span = None;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// The routes' answer, within the request timeout; or 503 at once when

@@ -146,9 +146,23 @@ impl Passwords {
         .await?
     }
 
+    /// Runs `f` on a hashing thread, within its span: the wait for a
+    /// hashing slot and the hash itself.
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        use tracing::Instrument;
+        let span = tracing::trace_span!("password.hash");
+        self.on_hashing_thread(f, span.clone())
+            .instrument(span)
+            .await
+    }
+
+    async fn on_hashing_thread<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+        span: tracing::Span,
     ) -> Result<T, HashError> {
         let permits = Arc::clone(&self.inner.permits);
         let permit = match permits.clone().try_acquire_owned() {
@@ -171,7 +185,7 @@ impl Passwords {
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
             let _permit = permit;
-            let _ = done_tx.send(f());
+            let _ = done_tx.send(span.in_scope(f));
         });
         self.inner
             .jobs

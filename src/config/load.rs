@@ -95,6 +95,7 @@ impl Config {
         check_environment(std::env::vars_os())?;
         Self::from_figment(
             Figment::from(Serialized::defaults(Config::default()))
+                .merge(opentelemetry_env())
                 .merge(Toml::file(&path))
                 .merge(env_provider()),
         )
@@ -107,6 +108,21 @@ impl Config {
         config.validate()?;
         Ok(config)
     }
+}
+
+/// OpenTelemetry's standard variables, below `conduit.toml` and the
+/// `CONDUIT_*` variables: the same image can be pointed at a collector the
+/// way every other instrumented service is.
+fn opentelemetry_env() -> Env {
+    Env::raw()
+        .only(&["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME"])
+        .map(|key| {
+            if key == "OTEL_SERVICE_NAME" {
+                "tracing.service_name".into()
+            } else {
+                "tracing.endpoint".into()
+            }
+        })
 }
 
 fn env_provider() -> Env {
@@ -283,6 +299,51 @@ mod tests {
     }
 
     #[test]
+    fn opentelemetry_variables_set_tracing_below_the_file_and_conduit_variables() {
+        let standard = &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+            ("OTEL_SERVICE_NAME", "blog"),
+        ];
+        let config = load_with("", standard).expect("standard variables");
+        assert_eq!(config.tracing.endpoint, "http://collector:4318");
+        assert_eq!(config.tracing.service_name, "blog");
+        assert!(config.tracing.enabled());
+        let config =
+            load_with("[tracing]\nservice_name = \"from-file\"\n", standard).expect("file");
+        assert_eq!(config.tracing.service_name, "from-file");
+        let mut ours = standard.to_vec();
+        ours.push(("CONDUIT_TRACING__ENDPOINT", "https://other:4318"));
+        ours.push(("CONDUIT_TRACING__SAMPLE_RATIO", "0.25"));
+        let config = load_with("", &ours).expect("ours");
+        assert_eq!(config.tracing.endpoint, "https://other:4318");
+        assert_eq!(config.tracing.sample_ratio, 0.25);
+        assert!(
+            !load_with("", &[]).expect("defaults").tracing.enabled(),
+            "off by default"
+        );
+        for (key, value, message) in [
+            (
+                "CONDUIT_TRACING__SAMPLE_RATIO",
+                "1.5",
+                "tracing.sample_ratio",
+            ),
+            (
+                "CONDUIT_TRACING__ENDPOINT",
+                "collector:4318",
+                "tracing.endpoint",
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "ftp://collector",
+                "tracing.endpoint",
+            ),
+        ] {
+            let error = load_with("", &[(key, value)]).expect_err(value);
+            assert!(error.contains(message), "{error}");
+        }
+    }
+
+    #[test]
     fn environment_overrides_file_which_overrides_defaults() {
         let config = load_with(
             "listen = \"127.0.0.1:9000\"\npool_size = 3\n[scrypt]\nlog_n = 10\nr = 8\np = 1\n",
@@ -406,6 +467,6 @@ mod tests {
         );
         assert_eq!(env_name("scrypt.log_n"), "CONDUIT_SCRYPT__LOG_N");
         assert!(KNOWN_KEYS.iter().any(|k| k == "limits"));
-        assert_eq!(KNOWN_KEYS.len(), 28, "one per field of Config");
+        assert_eq!(KNOWN_KEYS.len(), 29, "one per field of Config");
     }
 }

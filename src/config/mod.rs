@@ -32,6 +32,7 @@ use crate::auth::limits::LimitsConfig;
 use crate::auth::password::ScryptConfig;
 use crate::http::site::CookieSecure;
 use crate::store::DatabaseUrl;
+use crate::telemetry::traces::TracingConfig;
 use crate::telemetry::LogFormat;
 
 /// The effective configuration of one process.
@@ -106,6 +107,9 @@ pub struct Config {
     /// When the web app's session cookie is `Secure`: `auto` (unless the
     /// request came over plain HTTP from loopback), `always` or `never`.
     pub cookie_secure: CookieSecure,
+    /// Distributed traces (OpenTelemetry, OTLP over HTTP); off unless
+    /// `tracing.endpoint` (or `OTEL_EXPORTER_OTLP_ENDPOINT`) is set.
+    pub tracing: TracingConfig,
 }
 
 impl Default for Config {
@@ -148,6 +152,7 @@ impl Default for Config {
             },
             public_base_path: String::new(),
             cookie_secure: CookieSecure::Auto,
+            tracing: TracingConfig::default(),
         }
     }
 }
@@ -246,6 +251,7 @@ impl Config {
         }
         crate::telemetry::check_level(&self.log_level)?;
         crate::http::site::check_base_path(&self.public_base_path)?;
+        self.tracing.validate()?;
         Ok(())
     }
 

@@ -11,6 +11,7 @@ mod database_url;
 pub mod migrate;
 pub mod postgres;
 pub mod reads;
+pub mod spans;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -242,6 +243,7 @@ pub struct PoolState {
 pub(crate) fn checkout<M: r2d2::ManageConnection>(
     pool: &r2d2::Pool<M>,
 ) -> StoreResult<r2d2::PooledConnection<M>> {
+    let _wait = spans::pool_wait().entered();
     let started = std::time::Instant::now();
     let result = pool.get();
     crate::telemetry::metrics::METRICS
@@ -403,7 +405,9 @@ impl Db {
         F: FnOnce(&dyn Store) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        let span = tracing::Span::current();
+        // Opened before the hand-off to the blocking pool, so the span
+        // shows how long the call waited for a thread.
+        let span = spans::store_call(std::any::type_name::<F>());
         let result = tokio::task::spawn_blocking(move || span.in_scope(|| f(store.as_ref())))
             .await
             .map_err(|e| StoreError::Backend(e.into()))?;

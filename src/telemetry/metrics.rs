@@ -31,6 +31,11 @@ pub struct Metrics {
     pub hash_queue_depth: IntGauge,
     pub hash_wait: Histogram,
     pub hash_rejected: IntCounter,
+    /// Spans by what became of them: exported, failed (the collector
+    /// refused or did not answer) or dropped (the queue was full).
+    pub trace_spans: IntCounterVec,
+    /// Access log lines dropped because the log writer fell behind.
+    pub log_lines_dropped: IntCounter,
 }
 
 /// The process-wide metrics. Built when `App::build` forces it, so the
@@ -156,6 +161,26 @@ impl Metrics {
                 )
                 .expect("valid metric"),
             ),
+            trace_spans: register(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "conduit_trace_spans_total",
+                        "Trace spans by outcome: exported, failed (the collector refused them \
+                         or did not answer in time) or dropped (the export queue was full)",
+                    ),
+                    &["outcome"],
+                )
+                .expect("valid metric"),
+            ),
+            log_lines_dropped: register(
+                &registry,
+                IntCounter::new(
+                    "conduit_log_lines_dropped_total",
+                    "Access log lines dropped because the log writer fell behind",
+                )
+                .expect("valid metric"),
+            ),
             registry,
         };
         let build = IntGaugeVec::new(
@@ -174,10 +199,9 @@ impl Metrics {
     }
 
     /// Records one answered request.
-    pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        let code = status.to_string();
+    pub fn observe_request(&self, method: &str, route: &str, status: &str, seconds: f64) {
         self.requests
-            .with_label_values(&[method, route, code.as_str()])
+            .with_label_values(&[method, route, status])
             .inc();
         self.request_duration
             .with_label_values(&[method, route])

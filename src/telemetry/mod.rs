@@ -1,11 +1,21 @@
-//! Logging through `tracing`: human-readable lines by default, JSON for log
-//! collectors. Logs go to standard error, so `conduit config` and
-//! `conduit migrate` keep standard output for their results.
+//! Logs, metrics and traces.
+//!
+//! Logging goes through `tracing`: human-readable lines by default, JSON
+//! for log collectors, on standard error, so `conduit config` and
+//! `conduit migrate` keep standard output for their results. The access
+//! log (`access.rs`) has its own writer thread. Traces (`traces/`) are the
+//! same `tracing` spans, exported with OpenTelemetry when configured.
 
+pub mod access;
 pub mod metrics;
+pub mod traces;
 
 use serde::{Deserialize, Serialize};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
+
+use traces::{InTracedRequest, Traces, TracingConfig};
 
 /// How log lines look (the `log_format` setting).
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -37,20 +47,60 @@ const CAPPED: &[&str] = &[
     "warp",
 ];
 
-/// Installs the global subscriber; a second call (tests) is a no-op.
-pub fn init(level: &str, format: LogFormat) {
+/// What [`init`] started; [`Telemetry::shutdown`] exports the last spans.
+pub struct Telemetry {
+    traces: Option<Traces>,
+}
+
+impl Telemetry {
+    pub fn shutdown(self) {
+        if let Some(traces) = self.traces {
+            traces.shutdown();
+        }
+    }
+}
+
+/// Installs the global subscriber, the access log and, when `tracing` has
+/// an endpoint, the trace exporter. A second call (tests) installs nothing.
+pub fn init(level: &str, format: LogFormat, tracing: &TracingConfig) -> Result<Telemetry, String> {
     let mut filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
     for target in CAPPED {
         if let Ok(directive) = format!("{target}=info").parse() {
             filter = filter.add_directive(directive);
         }
     }
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    let logs: Box<dyn Layer<Registry> + Send + Sync> = match format {
+        LogFormat::Text => logs.with_filter(filter).boxed(),
+        LogFormat::Json => logs.json().flatten_event(true).with_filter(filter).boxed(),
     };
+    let (traces, tracer) = match tracing.enabled() {
+        true => {
+            let (traces, tracer) = Traces::start(tracing)?;
+            (Some(traces), Some(tracer))
+        }
+        false => (None, None),
+    };
+    let spans = tracer.map(|tracer| {
+        tracing_opentelemetry::layer()
+            .with_tracer(tracer)
+            .with_location(false)
+            .with_threads(false)
+            .with_level(false)
+            .with_target(false)
+            .with_tracked_inactivity(false)
+            .with_filter(InTracedRequest)
+    });
+    if tracing_subscriber::registry()
+        .with(logs)
+        .with(spans)
+        .try_init()
+        .is_ok()
+        && tracing::enabled!(target: "conduit::http", tracing::Level::INFO)
+    {
+        access::start(format);
+    }
+    Ok(Telemetry { traces })
 }

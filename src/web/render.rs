@@ -195,6 +195,18 @@ fn return_to(call: &Call, method: Method) -> Option<String> {
 
 /// Renders `template` with `status`.
 pub fn html<T: Template>(status: StatusCode, template: &T) -> Result<Response, ApiError> {
+    let span = tracing::trace_span!("render", otel.name = tracing::field::Empty);
+    if !span.is_disabled() {
+        let template = std::any::type_name::<T>()
+            .rsplit("::")
+            .next()
+            .unwrap_or("page");
+        span.record(
+            "otel.name",
+            tracing::field::display(format_args!("render {template}")),
+        );
+    }
+    let _span = span.entered();
     let body = template
         .render()
         .map_err(|e| ApiError::Internal(format!("template: {e}")))?;

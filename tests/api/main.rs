@@ -19,6 +19,7 @@ mod pg_only;
 mod profiles;
 mod store_suite;
 mod tags;
+mod traces;
 mod users;
 mod web;
 mod wire;

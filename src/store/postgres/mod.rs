@@ -31,6 +31,8 @@ use postgres::types::ToSql;
 use postgres::{Client, GenericClient, Row, Statement};
 use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
+
+use super::spans;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::attempts::{AttemptCounts, AttemptKey, AttemptLedger};
@@ -367,6 +369,7 @@ impl<C: GenericClient> Session<'_, C> {
     }
 
     fn query(&mut self, sql: &str, params: &[Param<'_>]) -> StoreResult<Vec<Row>> {
+        let _span = spans::statement("postgresql", sql).entered();
         let statement = self.statement(sql)?;
         Ok(self.client.query(&statement, params)?)
     }
@@ -383,11 +386,13 @@ impl<C: GenericClient> Session<'_, C> {
     }
 
     fn opt(&mut self, sql: &str, params: &[Param<'_>]) -> StoreResult<Option<Row>> {
+        let _span = spans::statement("postgresql", sql).entered();
         let statement = self.statement(sql)?;
         Ok(self.client.query_opt(&statement, params)?)
     }
 
     fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> StoreResult<u64> {
+        let _span = spans::statement("postgresql", sql).entered();
         let statement = self.statement(sql)?;
         Ok(self.client.execute(&statement, params)?)
     }

@@ -24,6 +24,7 @@ use std::time::Duration;
 use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::config::DbConfig;
+use rusqlite::trace::TraceEventCodes;
 use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
 
 use super::migrate;
@@ -60,6 +61,12 @@ impl SqliteStore {
             conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
             conn.busy_timeout(BUSY_TIMEOUT)?;
             conn.set_prepared_statement_cache_capacity(64);
+            if crate::telemetry::traces::enabled() {
+                conn.trace_v2(
+                    TraceEventCodes::SQLITE_TRACE_STMT | TraceEventCodes::SQLITE_TRACE_PROFILE,
+                    Some(crate::store::spans::sqlite_trace),
+                );
+            }
             // Without the planner stability guarantee, SQLite plans around
             // the bound value of `LIMIT ?` and so re-prepares a cached
             // statement every time it is bound: cached lists were parsed
