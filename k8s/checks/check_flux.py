@@ -118,7 +118,10 @@ def check(tree, env):
         return names[0]
 
     namespace = holder(lambda d: d.get("kind") == "Namespace", "the Namespace")
-    database = holder(lambda d: holds_data(d) and d.get("kind") != "Namespace", "the database")
+    # The app's database: other data (the trace store of the monitoring
+    # stack) may live elsewhere, under the same never-prune rule below.
+    database = holder(lambda d: holds_data(d) and d.get("kind") != "Namespace"
+                      and d["metadata"].get("namespace") != "monitoring", "the database")
     app = holder(lambda d: d.get("kind") == "Deployment" and d["metadata"]["name"] == "conduit", "the app")
     if database and namespace and database != namespace and not depends(database, namespace):
         fail(f"{env}: {database} (the database) does not depend on {namespace} (its Namespace)")
