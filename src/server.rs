@@ -40,6 +40,7 @@ use crate::http::rejection::UNKNOWN_ROUTE;
 use crate::http::{ApiError, Served};
 use crate::telemetry::access;
 use crate::telemetry::metrics::METRICS;
+use crate::telemetry::request_tag::{RequestTag, Tagged};
 use crate::telemetry::traces::RequestTrace;
 
 /// Limits and timeouts of one listener.
@@ -219,12 +220,19 @@ async fn handle(
         .unwrap_or(UNKNOWN_ROUTE);
     let id = request_id(request.headers());
     let trace = RequestTrace::begin(request.headers(), method, route, &id);
+    let tag = Arc::new(RequestTag {
+        request_id: id,
+        trace_id: trace.trace_id,
+    });
     let client = shared
         .options
         .trusted_proxies
         .client(peer.ip(), request.headers());
     request.extensions_mut().insert(client);
-    let revalidation = Revalidation::of(request.method(), request.headers());
+    // Probes are asked every few seconds by the kubelet and never cached:
+    // no ETag to compute for them.
+    let revalidation = Revalidation::of(request.method(), request.headers())
+        .filter(|_| !crate::http::ops::is_probe(route));
     let cors = shared
         .routes
         .cors(request.method(), request.uri().path(), request.headers());
@@ -239,8 +247,14 @@ async fn handle(
             drop(request);
             (Cors::refusal(), None)
         }
-        Verdict::NotCors => (answer(request, shared, over_cap, span).await, None),
-        Verdict::Allowed(origin) => (answer(request, shared, over_cap, span).await, Some(origin)),
+        Verdict::NotCors => (
+            Tagged::new(Arc::clone(&tag), answer(request, shared, over_cap, span)).await,
+            None,
+        ),
+        Verdict::Allowed(origin) => (
+            Tagged::new(Arc::clone(&tag), answer(request, shared, over_cap, span)).await,
+            Some(origin),
+        ),
     };
     // The request is gone by now (answered, or dropped unread): what its
     // body left unread has been handed back.
@@ -255,7 +269,7 @@ async fn handle(
     if let Some(origin) = cors_origin {
         Cors::expose_to(origin, &mut response);
     }
-    if let Ok(value) = HeaderValue::from_str(&id) {
+    if let Ok(value) = HeaderValue::from_str(&tag.request_id) {
         response.headers_mut().insert("x-request-id", value);
     }
     let status = response.status();
@@ -265,12 +279,11 @@ async fn handle(
     if access::enabled() {
         access::log(access::Entry {
             at: std::time::SystemTime::now(),
-            request_id: id,
+            request: tag,
             method,
             route,
             status: status.as_u16(),
             latency,
-            trace_id: trace.trace_id,
         });
     }
     if trace.traced {
@@ -322,16 +335,25 @@ fn spanned<B>(response: HttpResponse<B>) -> HttpResponse<SpannedBody<B>> {
                 tracing::trace_span!("compress", http.response.content_encoding = encoding)
             }))
         });
-    HttpResponse::from_parts(parts, SpannedBody { body, span })
+    HttpResponse::from_parts(
+        parts,
+        SpannedBody {
+            body: Box::pin(body),
+            span,
+        },
+    )
 }
 
-/// A response body that enters its span while it is produced.
+/// A response body that enters its span while it is produced. The body
+/// is boxed: the compression layer's body type holds every encoder's state
+/// inline (kilobytes), and hyper moves the body several times per
+/// response; a box moves as a pointer.
 struct SpannedBody<B> {
-    body: B,
+    body: Pin<Box<B>>,
     span: Option<tracing::Span>,
 }
 
-impl<B: Body + Unpin> Body for SpannedBody<B> {
+impl<B: Body> Body for SpannedBody<B> {
     type Data = B::Data;
     type Error = B::Error;
 
@@ -341,7 +363,7 @@ impl<B: Body + Unpin> Body for SpannedBody<B> {
     ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
         let this = &mut *self;
         let _entered = this.span.as_ref().map(tracing::Span::enter);
-        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        let polled = this.body.as_mut().poll_frame(cx);
         if matches!(polled, Poll::Ready(None | Some(Err(_)))) {
             drop(_entered);
             this.span = None;

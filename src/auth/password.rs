@@ -183,9 +183,12 @@ impl Passwords {
         };
         // As many threads as permits: a permitted job never waits.
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let tag = crate::telemetry::request_tag::current();
         let job: Job = Box::new(move || {
             let _permit = permit;
-            let _ = done_tx.send(span.in_scope(f));
+            let _ = done_tx.send(crate::telemetry::request_tag::scope(tag, || {
+                span.in_scope(f)
+            }));
         });
         self.inner
             .jobs

@@ -27,12 +27,15 @@ impl Revalidation {
     pub fn of(method: &Method, headers: &HeaderMap) -> Option<Revalidation> {
         (method == Method::GET).then(|| Revalidation {
             // The field is a list and may come in several lines.
-            if_none_match: headers
-                .get_all(IF_NONE_MATCH)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .collect::<Vec<_>>()
-                .join(","),
+            if_none_match: match headers.contains_key(IF_NONE_MATCH) {
+                false => String::new(),
+                true => headers
+                    .get_all(IF_NONE_MATCH)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            },
             personal: headers.contains_key(AUTHORIZATION),
         })
     }
@@ -96,11 +99,13 @@ fn is_json(response: &Response) -> bool {
 /// `W/"…"`: the first 128 bits of the body's SHA-256. Weak, because the
 /// same tag stands for the body whatever its content coding (gzip, br).
 fn weak_tag(body: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(body);
     let mut tag = String::with_capacity(36);
     tag.push_str("W/\"");
     for byte in &digest[..16] {
-        tag.push_str(&format!("{byte:02x}"));
+        tag.push(char::from(HEX[usize::from(byte >> 4)]));
+        tag.push(char::from(HEX[usize::from(byte & 0xf)]));
     }
     tag.push('"');
     tag

@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod metrics;
+pub mod request_tag;
 pub mod traces;
 
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
+use request_tag::WithRequest;
 use traces::{InTracedRequest, Traces, TracingConfig};
 
 /// How log lines look (the `log_format` setting).
@@ -54,6 +56,7 @@ pub struct Telemetry {
 
 impl Telemetry {
     pub fn shutdown(self) {
+        access::flush();
         if let Some(traces) = self.traces {
             traces.shutdown();
         }
@@ -69,12 +72,30 @@ pub fn init(level: &str, format: LogFormat, tracing: &TracingConfig) -> Result<T
             filter = filter.add_directive(directive);
         }
     }
+    // A traced request's span is for the exporter; log lines name their
+    // request through its tag (request_tag.rs).
+    if let Ok(directive) = format!("{}=off", traces::TRACED_TARGET).parse() {
+        filter = filter.add_directive(directive);
+    }
     let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let logs: Box<dyn Layer<Registry> + Send + Sync> = match format {
-        LogFormat::Text => logs.with_filter(filter).boxed(),
-        LogFormat::Json => logs.json().flatten_event(true).with_filter(filter).boxed(),
+        LogFormat::Text => logs
+            .event_format(WithRequest {
+                inner: tracing_subscriber::fmt::format(),
+                json: false,
+            })
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Json => logs
+            .json()
+            .event_format(WithRequest {
+                inner: tracing_subscriber::fmt::format().json().flatten_event(true),
+                json: true,
+            })
+            .with_filter(filter)
+            .boxed(),
     };
     let (traces, tracer) = match tracing.enabled() {
         true => {
@@ -83,23 +104,26 @@ pub fn init(level: &str, format: LogFormat, tracing: &TracingConfig) -> Result<T
         }
         false => (None, None),
     };
-    let spans = tracer.map(|tracer| {
-        tracing_opentelemetry::layer()
-            .with_tracer(tracer)
-            .with_location(false)
-            .with_threads(false)
-            .with_level(false)
-            .with_target(false)
-            .with_tracked_inactivity(false)
-            .with_filter(InTracedRequest)
-    });
-    if tracing_subscriber::registry()
-        .with(logs)
-        .with(spans)
-        .try_init()
-        .is_ok()
-        && tracing::enabled!(target: "conduit::http", tracing::Level::INFO)
-    {
+    // Two subscribers rather than an optional layer: a layer that is
+    // `None` declares every callsite enabled, so every span would be built
+    // (and the log level would no longer tell whether requests are logged).
+    let logs = tracing_subscriber::registry().with(logs);
+    let installed = match tracer {
+        Some(tracer) => logs
+            .with(
+                tracing_opentelemetry::layer()
+                    .with_tracer(tracer)
+                    .with_location(false)
+                    .with_threads(false)
+                    .with_level(false)
+                    .with_target(false)
+                    .with_tracked_inactivity(false)
+                    .with_filter(InTracedRequest),
+            )
+            .try_init(),
+        None => logs.try_init(),
+    };
+    if installed.is_ok() && tracing::enabled!(target: "conduit::http", tracing::Level::INFO) {
         access::start(format);
     }
     Ok(Telemetry { traces })

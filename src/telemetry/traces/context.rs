@@ -60,16 +60,9 @@ impl RequestTrace {
             let trace_id = parent
                 .as_ref()
                 .map(|cx| TraceId(cx.span().span_context().trace_id().to_bytes()));
-            let span = match trace_id {
-                None => tracing::info_span!("request", request_id, method, route),
-                Some(trace_id) => tracing::info_span!(
-                    "request",
-                    request_id,
-                    method,
-                    route,
-                    trace_id = %trace_id
-                ),
-            };
+            // Its log lines name it by its tag (telemetry::request_tag):
+            // no span to build.
+            let span = tracing::Span::none();
             return RequestTrace {
                 span,
                 trace_id,
@@ -80,9 +73,6 @@ impl RequestTrace {
             target: super::filter::TRACED_TARGET,
             "request",
             request_id,
-            method,
-            route,
-            trace_id = Empty,
             otel.name = %format_args!("{method} {route}"),
             otel.kind = "server",
             otel.status_code = Empty,
@@ -98,9 +88,6 @@ impl RequestTrace {
         let id = span.context().span().span_context().trace_id();
         let trace_id =
             (id != opentelemetry::trace::TraceId::INVALID).then(|| TraceId(id.to_bytes()));
-        if let Some(trace_id) = trace_id {
-            span.record("trace_id", tracing::field::display(trace_id));
-        }
         RequestTrace {
             span,
             trace_id,

@@ -30,7 +30,7 @@ use opentelemetry_sdk::Resource;
 use serde::{Deserialize, Serialize};
 
 pub use context::{RequestTrace, TraceId};
-pub use filter::InTracedRequest;
+pub use filter::{InTracedRequest, TRACED_TARGET};
 
 /// The `tracing.*` settings.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -1,0 +1,122 @@
+//! Which request a log line belongs to: its request id, and its trace id
+//! when it has one, appended to every line logged while the request runs,
+//! on the async runtime or on the threads it hands work to.
+//!
+//! A `tracing` span per request would do the same, but the log layer
+//! formats a span's fields into a new string when the span opens, on
+//! every request, for the rare request that logs anything. The tag costs
+//! one allocation per request (shared with the access log line) and a
+//! thread-local swap per poll; formatting happens only for lines logged.
+
+use std::cell::RefCell;
+use std::fmt::{self, Write as _};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tracing::{Event, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+
+use super::traces::TraceId;
+
+/// A request, as its log lines name it.
+#[derive(Debug)]
+pub struct RequestTag {
+    /// `[A-Za-z0-9._:-]`, at most 128 bytes (`server::request_id`).
+    pub request_id: String,
+    pub trace_id: Option<TraceId>,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Arc<RequestTag>>> = const { RefCell::new(None) };
+}
+
+/// The request this thread works for now, if any.
+pub fn current() -> Option<Arc<RequestTag>> {
+    CURRENT.with(|current| current.borrow().clone())
+}
+
+/// Runs `f` as work of `tag`'s request (on a blocking thread, say).
+pub fn scope<T>(tag: Option<Arc<RequestTag>>, f: impl FnOnce() -> T) -> T {
+    let previous = CURRENT.with(|current| current.replace(tag));
+    let result = f();
+    CURRENT.with(|current| current.replace(previous));
+    result
+}
+
+pin_project_lite::pin_project! {
+    /// A future polled as work of a request.
+    pub struct Tagged<F> {
+        tag: Option<Arc<RequestTag>>,
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F> Tagged<F> {
+    pub fn new(tag: Arc<RequestTag>, inner: F) -> Self {
+        Tagged {
+            tag: Some(tag),
+            inner,
+        }
+    }
+}
+
+impl<F: Future> Future for Tagged<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        // The tag moves into the thread-local and back: no count to touch.
+        let previous = CURRENT.with(|current| current.replace(this.tag.take()));
+        let polled = this.inner.poll(cx);
+        *this.tag = CURRENT.with(|current| current.replace(previous));
+        polled
+    }
+}
+
+/// Appends the current request's tag to each line `E` formats.
+pub struct WithRequest<E> {
+    pub inner: E,
+    pub json: bool,
+}
+
+impl<S, N, E> FormatEvent<S, N> for WithRequest<E>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    E: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        cx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let Some(tag) = current() else {
+            return self.inner.format_event(cx, writer, event);
+        };
+        let mut line = String::new();
+        self.inner.format_event(cx, Writer::new(&mut line), event)?;
+        let line = line.trim_end_matches('\n');
+        if self.json {
+            let Some(open) = line.strip_suffix('}') else {
+                return writeln!(writer, "{line}");
+            };
+            write!(writer, "{open},\"request_id\":\"{}\"", tag.request_id)?;
+            if let Some(trace_id) = tag.trace_id {
+                write!(writer, ",\"trace_id\":\"{trace_id}\"")?;
+            }
+            writeln!(writer, "}}")
+        } else {
+            let mut suffix = format!(" request_id={}", tag.request_id);
+            if let Some(trace_id) = tag.trace_id {
+                let _ = write!(suffix, " trace_id={trace_id}");
+            }
+            writeln!(writer, "{line}{suffix}")
+        }
+    }
+}
