@@ -120,3 +120,104 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
+    /// The lines `log` writes with the tag of a request in scope, in text
+    /// or JSON.
+    fn logged(json: bool, log: impl FnOnce()) -> String {
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&out);
+        let make = move || Sink(Arc::clone(&sink));
+        let layer = tracing_subscriber::fmt::layer()
+            .with_writer(make)
+            .with_ansi(false);
+        if json {
+            let subscriber =
+                tracing_subscriber::registry().with(layer.json().event_format(WithRequest {
+                    inner: tracing_subscriber::fmt::format().json().flatten_event(true),
+                    json: true,
+                }));
+            tracing::subscriber::with_default(subscriber, log);
+        } else {
+            let subscriber = tracing_subscriber::registry().with(layer.event_format(WithRequest {
+                inner: tracing_subscriber::fmt::format(),
+                json: false,
+            }));
+            tracing::subscriber::with_default(subscriber, log);
+        }
+        let bytes = out.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn tag() -> Option<Arc<RequestTag>> {
+        Some(Arc::new(RequestTag {
+            request_id: "req-7".into(),
+            trace_id: Some(TraceId([0xab; 16])),
+        }))
+    }
+
+    #[test]
+    fn lines_logged_for_a_request_name_it_and_others_do_not() {
+        let text = logged(false, || {
+            scope(tag(), || {
+                tracing::warn!(cause = "x", "database unavailable")
+            });
+            tracing::warn!("outside");
+        });
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(
+            lines[0].ends_with(&format!(
+                "cause=\"x\" request_id=req-7 trace_id={}",
+                "ab".repeat(16)
+            )),
+            "{}",
+            lines[0]
+        );
+        assert!(!lines[1].contains("request_id"), "{}", lines[1]);
+
+        let json = logged(true, || {
+            scope(tag(), || {
+                tracing::warn!(cause = "x", "database unavailable")
+            })
+        });
+        let line: serde_json::Value = serde_json::from_str(json.trim()).expect("one JSON object");
+        assert_eq!(line["message"], "database unavailable");
+        assert_eq!(line["cause"], "x");
+        assert_eq!(line["request_id"], "req-7");
+        assert_eq!(line["trace_id"], "ab".repeat(16));
+    }
+
+    #[tokio::test]
+    async fn a_tagged_future_is_its_request_on_every_poll_and_nothing_after() {
+        let tag = tag().unwrap();
+        let seen = Tagged::new(Arc::clone(&tag), async {
+            let before = current().map(|t| t.request_id.clone());
+            tokio::task::yield_now().await;
+            let after = current().map(|t| t.request_id.clone());
+            (before, after)
+        })
+        .await;
+        assert_eq!(seen, (Some("req-7".into()), Some("req-7".into())));
+        assert!(current().is_none(), "the tag leaves with the future");
+    }
+}
