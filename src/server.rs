@@ -223,6 +223,7 @@ async fn handle(
     let tag = Arc::new(RequestTag {
         request_id: id,
         trace_id: trace.trace_id,
+        traced: trace.traced,
     });
     let client = shared
         .options

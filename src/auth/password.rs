@@ -153,7 +153,10 @@ impl Passwords {
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
         use tracing::Instrument;
-        let span = tracing::trace_span!("password.hash");
+        let span = match crate::telemetry::request_tag::traced() {
+            true => tracing::trace_span!("password.hash"),
+            false => tracing::Span::none(),
+        };
         self.on_hashing_thread(f, span.clone())
             .instrument(span)
             .await

@@ -11,9 +11,14 @@ use std::cell::RefCell;
 
 use tracing::field::Empty;
 
+use crate::telemetry::request_tag::traced;
+
 /// The span of a store call made from `caller` (a closure's type name:
 /// the function that made the call).
 pub fn store_call(caller: &'static str) -> tracing::Span {
+    if !traced() {
+        return tracing::Span::none();
+    }
     let span = tracing::trace_span!("store", otel.name = Empty, code.function.name = Empty);
     if !span.is_disabled() {
         let function = caller
@@ -32,11 +37,17 @@ pub fn store_call(caller: &'static str) -> tracing::Span {
 
 /// The span of the wait for a pooled connection.
 pub fn pool_wait() -> tracing::Span {
+    if !traced() {
+        return tracing::Span::none();
+    }
     tracing::trace_span!("pool.wait")
 }
 
 /// The span of one statement of `system` (`postgresql`, `sqlite`).
 pub fn statement(system: &'static str, sql: &str) -> tracing::Span {
+    if !traced() {
+        return tracing::Span::none();
+    }
     let span = tracing::trace_span!(
         "statement",
         otel.name = Empty,

@@ -179,6 +179,7 @@ mod tests {
             request: Arc::new(RequestTag {
                 request_id: "abc-1".into(),
                 trace_id,
+                traced: false,
             }),
             method: "GET",
             route: "/api/articles/:slug",

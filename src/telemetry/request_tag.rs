@@ -28,6 +28,8 @@ pub struct RequestTag {
     /// `[A-Za-z0-9._:-]`, at most 128 bytes (`server::request_id`).
     pub request_id: String,
     pub trace_id: Option<TraceId>,
+    /// Whether the request's spans are exported.
+    pub traced: bool,
 }
 
 thread_local! {
@@ -37,6 +39,13 @@ thread_local! {
 /// The request this thread works for now, if any.
 pub fn current() -> Option<Arc<RequestTag>> {
     CURRENT.with(|current| current.borrow().clone())
+}
+
+/// Whether the current request is traced: the spans under a request are
+/// built only then (an untraced request pays one thread-local read per
+/// span site, not a trip through the subscriber).
+pub fn traced() -> bool {
+    CURRENT.with(|current| current.borrow().as_ref().is_some_and(|tag| tag.traced))
 }
 
 /// Runs `f` as work of `tag`'s request (on a blocking thread, say).
@@ -172,6 +181,7 @@ mod tests {
         Some(Arc::new(RequestTag {
             request_id: "req-7".into(),
             trace_id: Some(TraceId([0xab; 16])),
+            traced: false,
         }))
     }
 

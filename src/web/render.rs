@@ -195,7 +195,10 @@ fn return_to(call: &Call, method: Method) -> Option<String> {
 
 /// Renders `template` with `status`.
 pub fn html<T: Template>(status: StatusCode, template: &T) -> Result<Response, ApiError> {
-    let span = tracing::trace_span!("render", otel.name = tracing::field::Empty);
+    let span = match crate::telemetry::request_tag::traced() {
+        true => tracing::trace_span!("render", otel.name = tracing::field::Empty),
+        false => tracing::Span::none(),
+    };
     if !span.is_disabled() {
         let template = std::any::type_name::<T>()
             .rsplit("::")
