@@ -50,7 +50,8 @@ def pins():
             ref = re.search(r"\?ref=([^&]+)$", url)
             found[f"{path} {url.split('?')[0].split('://', 1)[1].replace('//', '/')}"] = f"commit {ref.group(1) if ref else url}"
     found["GCL_VERSION"] = re.search(r"^GCL_VERSION=(\S+)$", read(".ci/pipeline/tools.sh"), re.M).group(1)
-    for path in ("k8s/overlays/prod/database/database.yaml", "k8s/overlays/dev/database/postgres.yaml"):
+    for path in ("k8s/overlays/prod/database/database.yaml", "k8s/overlays/dev/database/postgres.yaml",
+                 "k8s/addons/tracing/collector.yaml", "k8s/addons/tracing/tempo.yaml"):
         for match in re.finditer(r"^\s*(?:image|imageName): (\S+)$", read(path), re.M):
             found[f"{path}"] = match.group(1)
     return found
@@ -73,7 +74,7 @@ def exact(name, value):
         return re.match(r"^[0-9a-f]{64}$", value) is not None
     if name == "NODE_IMAGE":
         return re.search(r"-v\d{8}$", value) is not None  # a dated machine image
-    if name.startswith("k8s/"):
+    if name.startswith("k8s/") and "/database/" in name:
         # PostgreSQL numbers its releases MAJOR.MINOR: 17.6 is exact.
         return re.match(r"^\d+\.\d+(-|$)", version_of(value) or "") is not None
     tag = version_of(value)
