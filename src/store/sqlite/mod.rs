@@ -61,12 +61,6 @@ impl SqliteStore {
             conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
             conn.busy_timeout(BUSY_TIMEOUT)?;
             conn.set_prepared_statement_cache_capacity(64);
-            if crate::telemetry::traces::enabled() {
-                conn.trace_v2(
-                    TraceEventCodes::SQLITE_TRACE_STMT | TraceEventCodes::SQLITE_TRACE_PROFILE,
-                    Some(crate::store::spans::sqlite_trace),
-                );
-            }
             // Without the planner stability guarantee, SQLite plans around
             // the bound value of `LIMIT ?` and so re-prepares a cached
             // statement every time it is bound: cached lists were parsed
@@ -96,6 +90,7 @@ impl SqliteStore {
     /// been held for `statement_timeout`.
     fn conn(&self) -> StoreResult<PooledConnection<SqliteConnectionManager>> {
         let conn = super::checkout(&self.pool)?;
+        trace_statements(&conn);
         let deadline = std::time::Instant::now() + self.statement_timeout;
         conn.progress_handler(
             PROGRESS_STEPS,
@@ -109,6 +104,7 @@ impl SqliteStore {
     /// as long as they take.
     fn conn_without_deadline(&self) -> StoreResult<PooledConnection<SqliteConnectionManager>> {
         let conn = super::checkout(&self.pool)?;
+        trace_statements(&conn);
         conn.progress_handler(0, None::<fn() -> bool>);
         Ok(conn)
     }
@@ -132,6 +128,21 @@ impl SqliteStore {
 
 /// Maps "no row" to `NotFound(what)`: for lookups that may miss. Elsewhere
 /// a missing row is a backend error (a query that must return one did not).
+/// Reports each statement to `spans` while the connection works for a
+/// traced request, and nothing otherwise: the hook costs a copy of the
+/// statement's text per statement, so it is set (or cleared) at each
+/// checkout, and only when traces are exported at all.
+fn trace_statements(conn: &Connection) {
+    if crate::telemetry::traces::enabled() {
+        let hook = crate::telemetry::request_tag::traced()
+            .then_some(super::spans::sqlite_trace as fn(rusqlite::trace::TraceEvent<'_>));
+        conn.trace_v2(
+            TraceEventCodes::SQLITE_TRACE_STMT | TraceEventCodes::SQLITE_TRACE_PROFILE,
+            hook,
+        );
+    }
+}
+
 pub(super) fn found<T>(result: rusqlite::Result<T>, what: Entity) -> StoreResult<T> {
     match result {
         Err(rusqlite::Error::QueryReturnedNoRows) => Err(StoreError::NotFound(what)),
