@@ -18,7 +18,11 @@ round. A run's server CPU per request comes from /proc. After the traced
 runs, the server's own counters tell how many spans were exported, failed or
 dropped: a run that dropped spans is flagged, since it did less work.
 
+With --before BINARY, an earlier build runs beside them (log info, no
+traces), so a change to the per-request tax is measured in the same run.
+
 Usage: bench/tracing.py CONDUIT_BINARY HELLO_BINARY [--duration 5] [--rounds 3]
+       [--before EARLIER_CONDUIT_BINARY]
 Needs wrk; standard library only.
 """
 
@@ -95,6 +99,7 @@ def main():
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--before", help="an earlier conduit binary to run beside (log info)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench: wrk is needed (apt-get install wrk)")
@@ -130,6 +135,11 @@ def main():
         processes.append(hello)
         bench.wait_ready(f"http://127.0.0.1:{hello_port}")
         servers = [("hello (hyper)", hello, f"http://127.0.0.1:{hello_port}")]
+        if args.before:
+            port = bench.free_port()
+            process = start_conduit(args.before, folder, port, {})
+            processes.append(process)
+            servers.append(("before, log info", process, f"http://127.0.0.1:{port}"))
         for name, extra in configs:
             port = bench.free_port()
             process = start_conduit(args.conduit, folder, port, extra)
@@ -137,7 +147,8 @@ def main():
             servers.append((name, process, f"http://127.0.0.1:{port}"))
 
         results = {}  # (server, workload) -> [(rps, cpu_us, errors)]
-        before_spans = {name: span_counts(base) for name, _, base in servers[1:]}
+        traced = [(name, base) for name, _, base in servers if name.startswith("tracing")]
+        before_spans = {name: span_counts(base) for name, base in traced}
         for round_ in range(args.rounds):
             for workload, path in workloads:
                 for name, process, base in servers:
@@ -151,7 +162,7 @@ def main():
                     print(f"bench: round {round_ + 1}, {workload}, {name}: {run['rps']:.0f} req/s",
                           file=sys.stderr)
         spans = {}
-        for name, _, base in servers[1:]:
+        for name, base in traced:
             after = span_counts(base)
             spans[name] = {k: after.get(k, 0) - before_spans[name].get(k, 0)
                            for k in ("exported", "failed", "dropped")}
@@ -177,11 +188,14 @@ def main():
     failed = False
     for workload, _ in workloads:
         base_rps = median("tracing off, log info", workload)[0]
-        for name, _ in [("tracing off, log info", None), ("tracing off, log warn", None),
-                        ("tracing 10 %", None), ("tracing 100 %", None)]:
+        names = (["before, log info"] if args.before else []) + [
+            "tracing off, log info", "tracing off, log warn", "tracing 10 %", "tracing 100 %"]
+        for name in names:
             rps, cpu, errors = median(name, workload)
             failed |= errors > 0
-            if workload == "GET /healthz" and name.startswith("tracing off"):
+            if workload == "GET /healthz" and not name.startswith("tracing "):
+                share = f"{100 * rps / hello_rps:.0f} % of hello"
+            elif workload == "GET /healthz" and name.startswith("tracing off"):
                 share = f"{100 * rps / hello_rps:.0f} % of hello"
             else:
                 share = f"{100 * rps / base_rps:.0f} % of untraced"
