@@ -5,7 +5,7 @@
 //! - [`allocator`]: mimalloc for small blocks, the system for large ones.
 //! - [`cli`]: the command line (`serve`, `migrate`, `config`) and exit codes.
 //! - [`config`]: layered settings (defaults, `conduit.toml`, `CONDUIT_*`).
-//! - [`telemetry`]: the `tracing` subscriber.
+//! - [`telemetry`]: logs (the access log among them), metrics and traces.
 //! - [`app`]: wires configuration, storage and the HTTP server together.
 //! - [`server`]: connections, request ids, timeouts, load shedding, drain.
 //! - [`http`]: warp routes, one module per resource, plus errors and extractors.
@@ -31,7 +31,7 @@
 //! auth      -> domain store telemetry
 //! http      -> domain auth store telemetry
 //! server    -> http telemetry
-//! web       -> domain http store
+//! web       -> domain http store telemetry
 //! config    -> auth http store telemetry
 //! app       -> auth config http server store telemetry web
 //! cli       -> app config store telemetry

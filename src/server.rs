@@ -38,10 +38,10 @@ use crate::http::conditional::Revalidation;
 use crate::http::cors::{Cors, Verdict};
 use crate::http::rejection::UNKNOWN_ROUTE;
 use crate::http::{ApiError, Served};
-use crate::telemetry::access;
 use crate::telemetry::metrics::METRICS;
 use crate::telemetry::request_tag::{RequestTag, Tagged};
 use crate::telemetry::traces::RequestTrace;
+use crate::telemetry::{access, exemplars};
 
 /// Limits and timeouts of one listener.
 #[derive(Clone, Debug)]
@@ -286,6 +286,9 @@ async fn handle(
             status: status.as_u16(),
             latency,
         });
+    }
+    if let (true, Some(trace_id)) = (trace.traced, trace.trace_id) {
+        exemplars::record(method, route, latency.as_secs_f64(), trace_id);
     }
     if trace.traced {
         response.extensions_mut().insert(RequestSpan(trace.span));

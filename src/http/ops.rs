@@ -13,6 +13,7 @@ use super::context::Ctx;
 use super::error::ApiError;
 use super::reply::json;
 use super::route::{route, Call, Reply, Route};
+use crate::telemetry::exemplars;
 use crate::telemetry::metrics::METRICS as REGISTRY;
 
 pub const PROBES: &[Route] = &[
@@ -39,7 +40,11 @@ async fn health(_call: Call) -> Reply {
 }
 
 async fn metrics(call: Call) -> Reply {
-    render_metrics(&call.ctx)
+    let accept = call
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    render_metrics(&call.ctx, exemplars::wanted(accept))
 }
 
 async fn readiness(call: Call) -> Reply {
@@ -64,7 +69,7 @@ async fn readiness(call: Call) -> Reply {
     ))
 }
 
-fn render_metrics(ctx: &Ctx) -> Reply {
+fn render_metrics(ctx: &Ctx, openmetrics: bool) -> Reply {
     let pool = ctx.db.store().pool_state();
     REGISTRY.pool_max.set(i64::from(pool.max));
     REGISTRY
@@ -75,13 +80,14 @@ fn render_metrics(ctx: &Ctx) -> Reply {
         .pool_connections
         .with_label_values(&["busy"])
         .set(i64::from(pool.open.saturating_sub(pool.idle)));
-    let mut response = REGISTRY
-        .render()
-        .map_err(ApiError::Internal)?
-        .into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
+    let text = REGISTRY.render().map_err(ApiError::Internal)?;
+    let (body, content_type) = match openmetrics {
+        true => (exemplars::openmetrics(&text), exemplars::CONTENT_TYPE),
+        false => (text, "text/plain; version=0.0.4; charset=utf-8"),
+    };
+    let mut response = body.into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     Ok(response)
 }

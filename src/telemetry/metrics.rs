@@ -12,7 +12,7 @@ use prometheus::{
 
 /// Latency buckets from 0.5 ms to 10 s: most requests here take well under
 /// a millisecond; logins take ~100 ms by design.
-const LATENCY_BUCKETS: &[f64] = &[
+pub const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 

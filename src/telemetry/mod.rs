@@ -7,6 +7,7 @@
 //! same `tracing` spans, exported with OpenTelemetry when configured.
 
 pub mod access;
+pub mod exemplars;
 pub mod metrics;
 pub mod request_tag;
 pub mod traces;

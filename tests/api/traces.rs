@@ -298,6 +298,37 @@ async fn a_request_is_one_trace_from_its_server_span_to_each_statement(backend: 
         .as_str()
         .is_some_and(|id| !id.is_empty()));
 
+    // The latency histogram points at the trace, in OpenMetrics only.
+    let open = client
+        .get(app.url("/metrics"))
+        .header("accept", "application/openmetrics-text; version=1.0.0")
+        .send()
+        .await
+        .unwrap();
+    assert!(open.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/openmetrics-text"));
+    let open = open.text().await.unwrap();
+    assert!(open.ends_with("# EOF\n"));
+    let exemplar = format!("# {{trace_id=\"{caller_trace}\"}}");
+    assert!(
+        open.lines().any(|line| line
+            .starts_with("conduit_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/articles/:slug\"")
+            && line.contains(&exemplar)),
+        "an exemplar with the trace id on the route's bucket"
+    );
+    let classic = reqwest::get(app.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !classic.contains("trace_id"),
+        "the classic format has no exemplars"
+    );
+
     // A caller that decided not to sample: no spans, its trace id still logged.
     let unsampled = "0af7651916cd43dd8448eb211c80319c";
     let answer = client
