@@ -481,6 +481,11 @@ async fn a_collector_that_hangs_or_is_gone_costs_requests_nothing(backend: Backe
         let counted = wait_until_async(|| spans_counted(&app, outcome)).await;
         assert!(counted > 0.0, "spans {outcome} are counted");
         assert_eq!(spans_counted(&app, "exported").await, 0.0);
+        // Nor does it hold up a shutdown: the backlog is not waited for.
+        let mut app = app;
+        app.signal("TERM");
+        let status = app.wait(Duration::from_secs(30));
+        assert!(status.success(), "stopped cleanly: {status:?}");
     }
 }
 

@@ -72,23 +72,31 @@ impl SpanProcessor for QueueProcessor {
     }
 
     fn force_flush(&self) -> OTelSdkResult {
-        let (done, wait) = mpsc::channel();
-        self.queue
-            .send(Message::Flush(done))
-            .map_err(|_| OTelSdkError::AlreadyShutdown)?;
-        wait.recv().map_err(|_| OTelSdkError::AlreadyShutdown)
+        self.flush(Duration::from_secs(30))
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        let (done, wait) = mpsc::channel();
-        if self.queue.send(Message::Flush(done)).is_err() {
-            return Err(OTelSdkError::AlreadyShutdown);
-        }
-        let flushed = wait.recv_timeout(timeout);
+        let flushed = self.flush(timeout);
         // The thread ends when the last sender (the provider's processor)
         // goes; it is not joined, so a stuck export cannot hold up exit.
         drop(self.thread.lock().ok().and_then(|mut t| t.take()));
-        flushed.map_err(|_| OTelSdkError::Timeout(timeout))
+        flushed
+    }
+}
+
+impl QueueProcessor {
+    /// Waits up to `timeout` for what is queued to be exported. A full
+    /// queue means the collector is not keeping up: nothing to wait for
+    /// then, or shutting down would take as long as the backlog's exports.
+    fn flush(&self, timeout: Duration) -> OTelSdkResult {
+        let (done, wait) = mpsc::channel();
+        match self.queue.try_send(Message::Flush(done)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(OTelSdkError::Timeout(Duration::ZERO)),
+            Err(TrySendError::Disconnected(_)) => return Err(OTelSdkError::AlreadyShutdown),
+        }
+        wait.recv_timeout(timeout)
+            .map_err(|_| OTelSdkError::Timeout(timeout))
     }
 }
 
