@@ -79,10 +79,6 @@ macro_rules! route {
 }
 pub(crate) use route;
 
-/// Matches `path` against `template`, returning the decoded captures. A
-/// capture that is not valid UTF-8 once percent-decoded does not match. One
-/// trailing slash is ignored (`/api/tags/` is `/api/tags`), as warp's own
-/// path filters do.
 /// Whether `path` begins with `template`'s literal head (up to its first
 /// `:`), in one pass that stops at the first difference: most templates
 /// differ from a path within a few bytes.
@@ -99,6 +95,10 @@ fn starts_like(template: &str, path: &str) -> bool {
     true
 }
 
+/// Matches `path` against `template`, returning the decoded captures. A
+/// capture that is not valid UTF-8 once percent-decoded does not match. One
+/// trailing slash is ignored (`/api/tags/` is `/api/tags`), as warp's own
+/// path filters do.
 fn captures(template: &'static str, path: &str) -> Option<Vec<(&'static str, String)>> {
     // Every request is matched against every template (twice: for its
     // metrics label and to dispatch it), so most templates must be

@@ -57,7 +57,16 @@ pub fn record(method: &'static str, route: &'static str, seconds: f64, trace_id:
 
 /// Whether an `Accept` header asks for OpenMetrics.
 pub fn wanted(accept: Option<&str>) -> bool {
-    accept.is_some_and(|accept| accept.contains("application/openmetrics-text"))
+    accept.is_some_and(|accept| {
+        accept.split(',').any(|entry| {
+            let mut parts = entry.split(';').map(str::trim);
+            parts.next() == Some("application/openmetrics-text")
+                && !parts.any(|p| {
+                    p.replace(' ', "").starts_with("q=0")
+                        && !p.contains(|c: char| ('1'..='9').contains(&c))
+                })
+        })
+    })
 }
 
 /// The classic text exposition `text`, as OpenMetrics 1.0, with exemplars.
@@ -171,6 +180,10 @@ mod tests {
             "application/openmetrics-text;version=1.0.0,text/plain;q=0.5"
         )));
         assert!(!wanted(Some("text/plain")));
+        assert!(!wanted(Some("application/openmetrics-text;q=0,text/plain")));
+        assert!(wanted(Some(
+            "application/openmetrics-text;q=0.5,text/plain"
+        )));
         assert!(!wanted(None));
     }
 }

@@ -50,10 +50,20 @@ pub fn traced() -> bool {
 
 /// Runs `f` as work of `tag`'s request (on a blocking thread, say).
 pub fn scope<T>(tag: Option<Arc<RequestTag>>, f: impl FnOnce() -> T) -> T {
-    let previous = CURRENT.with(|current| current.replace(tag));
-    let result = f();
-    CURRENT.with(|current| current.replace(previous));
-    result
+    let _restore = Restore(Some(CURRENT.with(|current| current.replace(tag))));
+    f()
+}
+
+/// Puts the thread's previous tag back when dropped, so a panic in the
+/// work (caught by tokio, the thread living on) leaves no stale tag.
+struct Restore(Option<Option<Arc<RequestTag>>>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        if let Some(previous) = self.0.take() {
+            CURRENT.with(|current| current.replace(previous));
+        }
+    }
 }
 
 pin_project_lite::pin_project! {
@@ -80,9 +90,14 @@ impl<F: Future> Future for Tagged<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         // The tag moves into the thread-local and back: no count to touch.
-        let previous = CURRENT.with(|current| current.replace(this.tag.take()));
+        // Should the poll panic, the guard still puts the previous tag back.
+        let mut restore = Restore(Some(
+            CURRENT.with(|current| current.replace(this.tag.take())),
+        ));
         let polled = this.inner.poll(cx);
-        *this.tag = CURRENT.with(|current| current.replace(previous));
+        if let Some(previous) = restore.0.take() {
+            *this.tag = CURRENT.with(|current| current.replace(previous));
+        }
         polled
     }
 }
@@ -215,6 +230,25 @@ mod tests {
         assert_eq!(line["cause"], "x");
         assert_eq!(line["request_id"], "req-7");
         assert_eq!(line["trace_id"], "ab".repeat(16));
+    }
+
+    #[test]
+    fn a_panic_in_tagged_work_leaves_no_tag_behind() {
+        let caught = std::panic::catch_unwind(|| scope(tag(), || panic!("work failed")));
+        assert!(caught.is_err());
+        assert!(
+            current().is_none(),
+            "the thread's tag is what it was before"
+        );
+        let mut future = std::pin::pin!(Tagged::new(tag().unwrap(), async {
+            panic!("handler failed");
+        }));
+        let waker = futures_util::task::noop_waker();
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = future.as_mut().poll(&mut Context::from_waker(&waker));
+        }));
+        assert!(caught.is_err());
+        assert!(current().is_none());
     }
 
     #[tokio::test]

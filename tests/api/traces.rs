@@ -29,6 +29,9 @@ enum Collector {
     Working,
     /// Reads the request, never answers.
     Hanging,
+    /// 200, and closes a kept-alive connection idle for 50 ms, as a
+    /// collector's idle timeout does between two exports.
+    Closing,
 }
 
 /// An OTLP/HTTP receiver on 127.0.0.1: every span posted to `/v1/traces`.
@@ -80,7 +83,12 @@ impl Receiver {
                     }
                 });
                 tokio::spawn(async move {
-                    let _ = http1::Builder::new()
+                    let mut http = http1::Builder::new();
+                    if mode == Collector::Closing {
+                        http.timer(hyper_util::rt::TokioTimer::new())
+                            .header_read_timeout(Duration::from_millis(50));
+                    }
+                    let _ = http
                         .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                         .await;
                 });
@@ -341,6 +349,25 @@ async fn a_request_is_one_trace_from_its_server_span_to_each_statement(backend: 
     let logged = wait_for_log(&app, |line| line["route"] == "/api/tags").await;
     assert_eq!(logged["trace_id"], unsampled);
 
+    // Spans are exported in the order they end: once a later trace has
+    // arrived, the unsampled request's spans would have too.
+    let later = "5c1a4ef3e2d84b8a9f0e1d2c3b4a5968";
+    let answer = client
+        .get(app.url("/api/tags"))
+        .header("traceparent", format!("00-{later}-b7ad6b7169203332-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    receiver.trace(&unhex(later), 1).await;
+    assert!(
+        receiver
+            .all()
+            .iter()
+            .all(|s| s.trace_id != unhex(unsampled)),
+        "no span of a trace its caller did not sample"
+    );
+
     // A page of the web app: its rendering is a span; a large list
     // compressed for the client is a span too; a login hashes.
     for n in 0..25 {
@@ -391,7 +418,10 @@ async fn a_request_is_one_trace_from_its_server_span_to_each_statement(backend: 
     for span in &all {
         let mut values: Vec<String> = attributes(span).into_values().collect();
         values.push(span.name.clone());
-        values.extend(span.events.iter().map(|e| e.name.clone()));
+        for event in &span.events {
+            values.push(event.name.clone());
+            values.extend(event.attributes.iter().map(|kv| text(kv.value.as_ref())));
+        }
         for value in values {
             for secret in [
                 password,
@@ -489,6 +519,38 @@ async fn a_collector_that_hangs_or_is_gone_costs_requests_nothing(backend: Backe
     }
 }
 
+async fn a_collector_that_closes_its_connections_loses_no_export(backend: Backend) {
+    let receiver = Receiver::start(Collector::Closing).await;
+    let db = TestDatabase::new(backend);
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = receiver.endpoint();
+    let app = server(
+        backend,
+        &db,
+        dir.path(),
+        &[("CONDUIT_TRACING__ENDPOINT", &endpoint)],
+    );
+    let client = reqwest::Client::new();
+    // Three exports apart in time, each on a connection the last one closed.
+    for trace in [
+        "11111111111111111111111111111111",
+        "22222222222222222222222222222222",
+        "33333333333333333333333333333333",
+    ] {
+        let answer = client
+            .get(app.url("/api/tags"))
+            .header("traceparent", format!("00-{trace}-0000000000000001-01"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        receiver.trace(&unhex(trace), 1).await;
+        // Long enough for the collector to close the idle connection.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(spans_counted(&app, "failed").await, 0.0, "no batch failed");
+}
+
 async fn wait_until_async<F: std::future::Future<Output = f64>>(value: impl Fn() -> F) -> f64 {
     for _ in 0..250 {
         let v = value().await;
@@ -502,5 +564,6 @@ async fn wait_until_async<F: std::future::Future<Output = f64>>(value: impl Fn()
 
 backend_tests!(
     a_request_is_one_trace_from_its_server_span_to_each_statement,
+    a_collector_that_closes_its_connections_loses_no_export,
     a_collector_that_hangs_or_is_gone_costs_requests_nothing,
 );

@@ -115,15 +115,32 @@ impl OtlpHttp {
         let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
         *request.uri_mut() = path.parse()?;
         let mut connection = self.connection.lock().await;
-        let mut sender = match connection.take() {
-            Some(sender) => sender,
-            None => self.connect().await?,
+        let (parts, body) = request.into_parts();
+        let request = || {
+            let mut request = Request::new(Full::new(body.clone()));
+            *request.method_mut() = parts.method.clone();
+            *request.uri_mut() = parts.uri.clone();
+            *request.headers_mut() = parts.headers.clone();
+            request
         };
-        if sender.ready().await.is_err() {
-            // The collector closed the kept-alive connection.
-            sender = self.connect().await?;
-        }
-        let response = sender.send_request(request.map(Full::new)).await?;
+        // A kept-alive connection the collector closed while this thread was
+        // idle (its connection task only runs during an export) fails on
+        // first use: the batch is sent again, once, on a new connection.
+        let reused = match connection.take() {
+            Some(mut sender) => match sender.send_request(request()).await {
+                Ok(response) => Some((sender, response)),
+                Err(_) => None,
+            },
+            None => None,
+        };
+        let (sender, response) = match reused {
+            Some(sent) => sent,
+            None => {
+                let mut sender = self.connect().await?;
+                let response = sender.send_request(request()).await?;
+                (sender, response)
+            }
+        };
         let (parts, body) = response.into_parts();
         let body = Limited::new(body, MAX_ANSWER_BYTES)
             .collect()

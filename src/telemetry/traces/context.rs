@@ -99,6 +99,11 @@ impl RequestTrace {
     /// a 4xx is the client's, not the server's, error).
     pub fn finish(&self, status: u16) {
         if self.traced {
+            // The exporter ends a span at its last exit: entering it here
+            // makes the server span cover the whole answer (CORS,
+            // revalidation, the drain of an unread body), as the latency
+            // histogram does.
+            drop(self.span.enter());
             self.span.record("http.response.status_code", status);
             if status >= 500 {
                 self.span.record("otel.status_code", "error");
