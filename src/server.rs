@@ -232,8 +232,10 @@ async fn handle(
     request.extensions_mut().insert(client);
     // Probes are asked every few seconds by the kubelet and never cached:
     // no ETag to compute for them.
-    let revalidation = Revalidation::of(request.method(), request.headers())
-        .filter(|_| !crate::http::ops::is_probe(route));
+    let revalidation = match crate::http::ops::is_probe(route) {
+        true => None,
+        false => Revalidation::of(request.method(), request.headers()),
+    };
     let cors = shared
         .routes
         .cors(request.method(), request.uri().path(), request.headers());

@@ -186,12 +186,10 @@ impl Passwords {
         };
         // As many threads as permits: a permitted job never waits.
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-        let tag = crate::telemetry::request_tag::current();
+        let work = crate::telemetry::request_tag::carried(move || span.in_scope(f));
         let job: Job = Box::new(move || {
             let _permit = permit;
-            let _ = done_tx.send(crate::telemetry::request_tag::scope(tag, || {
-                span.in_scope(f)
-            }));
+            let _ = done_tx.send(work());
         });
         self.inner
             .jobs

@@ -408,12 +408,10 @@ impl Db {
         // Opened before the hand-off to the blocking pool, so the span
         // shows how long the call waited for a thread.
         let span = spans::store_call(std::any::type_name::<F>());
-        let tag = crate::telemetry::request_tag::current();
-        let result = tokio::task::spawn_blocking(move || {
-            crate::telemetry::request_tag::scope(tag, || span.in_scope(|| f(store.as_ref())))
-        })
-        .await
-        .map_err(|e| StoreError::Backend(e.into()))?;
+        let work = move || span.in_scope(|| f(store.as_ref()));
+        let result = tokio::task::spawn_blocking(crate::telemetry::request_tag::carried(work))
+            .await
+            .map_err(|e| StoreError::Backend(e.into()))?;
         if let Err(error @ StoreError::Unavailable(_)) = &result {
             tracing::warn!(cause = %error.report(), "database unavailable");
             crate::telemetry::metrics::METRICS.db_unavailable.inc();

@@ -54,6 +54,12 @@ pub fn scope<T>(tag: Option<Arc<RequestTag>>, f: impl FnOnce() -> T) -> T {
     f()
 }
 
+/// `f`, to run on another thread as work of the current request.
+pub fn carried<T>(f: impl FnOnce() -> T) -> impl FnOnce() -> T {
+    let tag = current();
+    move || scope(tag, f)
+}
+
 /// Puts the thread's previous tag back when dropped, so a panic in the
 /// work (caught by tokio, the thread living on) leaves no stale tag.
 struct Restore(Option<Option<Arc<RequestTag>>>);

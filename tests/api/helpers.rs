@@ -479,6 +479,22 @@ impl ServerProcess {
         }
     }
 
+    /// The value of one sample of the server's `/metrics`, named with its
+    /// labels as exposed (`conduit_trace_spans_total{outcome="dropped"}`);
+    /// 0 when the series does not exist yet.
+    pub async fn metric(&self, sample: &str) -> f64 {
+        let text = reqwest::get(self.url("/metrics"))
+            .await
+            .expect("/metrics answers")
+            .text()
+            .await
+            .expect("/metrics has a body");
+        let prefix = format!("{sample} ");
+        text.lines()
+            .find_map(|line| line.strip_prefix(prefix.as_str()))
+            .map_or(0.0, |v| v.trim().parse().expect("a number"))
+    }
+
     /// Peak resident memory so far (VmHWM), in KiB.
     pub fn peak_rss_kib(&self) -> u64 {
         let status =

@@ -735,19 +735,9 @@ impl ThrowawayCluster {
 
 /// How many reads that could use the replica ran where (`outcome`), from
 /// the server's own metrics.
-async fn replica_reads(client: &reqwest::Client, server: &ServerProcess, outcome: &str) -> u64 {
-    let text = client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let wanted = format!("conduit_replica_reads_total{{outcome=\"{outcome}\"}} ");
-    text.lines()
-        .find_map(|line| line.strip_prefix(&wanted))
-        .map_or(0, |n| n.trim().parse().unwrap())
+async fn replica_reads(server: &ServerProcess, outcome: &str) -> u64 {
+    let sample = format!("conduit_replica_reads_total{{outcome=\"{outcome}\"}}");
+    server.metric(&sample).await as u64
 }
 
 /// Reads from a real streaming replica: a write through one server is seen
@@ -815,7 +805,7 @@ async fn reads_from_a_replica_see_the_readers_own_writes_and_survive_its_loss() 
         cookie.starts_with(&format!("conduit_written={position}; ")) && cookie.contains("HttpOnly"),
         "{cookie}"
     );
-    let on_replica = replica_reads(&client, &reader, "replica").await;
+    let on_replica = replica_reads(&reader, "replica").await;
     let seen = client
         .get(reader.url("/api/articles/first"))
         .header("conduit-written", &position)
@@ -828,7 +818,7 @@ async fn reads_from_a_replica_see_the_readers_own_writes_and_survive_its_loss() 
         "a write is seen at once through another server"
     );
     assert_eq!(
-        replica_reads(&client, &reader, "replica").await,
+        replica_reads(&reader, "replica").await,
         on_replica + 1,
         "and that read ran on the replica"
     );
@@ -865,14 +855,14 @@ async fn reads_from_a_replica_see_the_readers_own_writes_and_survive_its_loss() 
             body["articlesCount"].as_i64().unwrap()
         }
     };
-    let lagging = replica_reads(&client, &reader, "lagging").await;
+    let lagging = replica_reads(&reader, "lagging").await;
     assert_eq!(
         list(Some(position.clone())).await,
         2,
         "the reader's own writes"
     );
     assert_eq!(
-        replica_reads(&client, &reader, "lagging").await,
+        replica_reads(&reader, "lagging").await,
         lagging + 1,
         "served by the primary because the replica lagged"
     );
@@ -886,9 +876,9 @@ async fn reads_from_a_replica_see_the_readers_own_writes_and_survive_its_loss() 
     sql(replica.url(), "SELECT pg_wal_replay_resume()")
         .await
         .unwrap();
-    let on_replica = replica_reads(&client, &reader, "replica").await;
+    let on_replica = replica_reads(&reader, "replica").await;
     assert_eq!(list(Some(position.clone())).await, 2);
-    assert!(replica_reads(&client, &reader, "replica").await > on_replica);
+    assert!(replica_reads(&reader, "replica").await > on_replica);
 
     // The replica stops: reads go to the primary, never an error.
     let replica = tokio::task::spawn_blocking(move || {
@@ -907,7 +897,7 @@ async fn reads_from_a_replica_see_the_readers_own_writes_and_survive_its_loss() 
         .await
         .unwrap();
     assert_eq!(article.status(), 200);
-    assert!(replica_reads(&client, &reader, "unavailable").await >= 1);
+    assert!(replica_reads(&reader, "unavailable").await >= 1);
 
     // Back up: after its rest, reads return to the replica.
     let replica = tokio::task::spawn_blocking(move || {
@@ -916,11 +906,11 @@ async fn reads_from_a_replica_see_the_readers_own_writes_and_survive_its_loss() 
     })
     .await
     .unwrap();
-    let on_replica = replica_reads(&client, &reader, "replica").await;
+    let on_replica = replica_reads(&reader, "replica").await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         assert_eq!(list(None).await, 2);
-        if replica_reads(&client, &reader, "replica").await > on_replica {
+        if replica_reads(&reader, "replica").await > on_replica {
             break;
         }
         assert!(

@@ -469,17 +469,10 @@ async fn wait_until(condition: impl Fn() -> bool) -> bool {
 
 /// The value of `conduit_trace_spans_total{outcome=...}` in /metrics.
 async fn spans_counted(app: &ServerProcess, outcome: &str) -> f64 {
-    let metrics = reqwest::get(app.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let prefix = format!("conduit_trace_spans_total{{outcome=\"{outcome}\"}} ");
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(prefix.as_str()))
-        .map_or(0.0, |v| v.trim().parse().expect("a number"))
+    app.metric(&format!(
+        "conduit_trace_spans_total{{outcome=\"{outcome}\"}}"
+    ))
+    .await
 }
 
 async fn a_collector_that_hangs_or_is_gone_costs_requests_nothing(backend: Backend) {

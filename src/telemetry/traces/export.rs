@@ -5,8 +5,6 @@
 //! `conduit_trace_spans_total{outcome="dropped"}`.
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::Mutex;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use opentelemetry::Context;
@@ -28,9 +26,10 @@ enum Message {
     Flush(mpsc::Sender<()>),
 }
 
+/// The exporter's thread is detached: it ends when the queue closes, and a
+/// stuck export must not hold up the process's exit.
 pub struct QueueProcessor {
     queue: SyncSender<Message>,
-    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for QueueProcessor {
@@ -48,14 +47,11 @@ impl QueueProcessor {
     ) -> Result<QueueProcessor, String> {
         exporter.set_resource(resource);
         let (queue, spans) = mpsc::sync_channel(capacity);
-        let thread = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name("conduit-traces".into())
             .spawn(move || run(exporter, spans))
             .map_err(|e| format!("tracing: cannot start the exporter thread: {e}"))?;
-        Ok(QueueProcessor {
-            queue,
-            thread: Mutex::new(Some(thread)),
-        })
+        Ok(QueueProcessor { queue })
     }
 }
 
@@ -76,11 +72,7 @@ impl SpanProcessor for QueueProcessor {
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        let flushed = self.flush(timeout);
-        // The thread ends when the last sender (the provider's processor)
-        // goes; it is not joined, so a stuck export cannot hold up exit.
-        drop(self.thread.lock().ok().and_then(|mut t| t.take()));
-        flushed
+        self.flush(timeout)
     }
 }
 
