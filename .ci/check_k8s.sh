@@ -207,7 +207,7 @@ digest=sha256:$(printf conduit | sha256sum | cut -d' ' -f1)
 render_env() {
     target=$1 out=$2
     shift 2
-    env -u IMAGE_REPO -u CI_REGISTRY_IMAGE -u PUBLIC_PATH_PREFIX -u PUBLIC_HOSTNAME -u ACME_EMAIL \
+    env -u IMAGE_REPO -u CI_REGISTRY_IMAGE -u PUBLIC_PATH_PREFIX -u PUBLIC_ORIGIN -u PUBLIC_HOSTNAME -u ACME_EMAIL \
         -u GCP_PROJECT -u BACKUP_BUCKET -u DNS01_PROJECT IMAGE_DIGEST="$digest" "$@" \
         sh .ci/render_environment.sh "$target" "$out" 2>"$out.$target.log" ||
         { cat "$out.$target.log" >&2; die "render_environment.sh $target"; }
@@ -219,6 +219,7 @@ render_env prod "$work/environments-prefix" PUBLIC_HOSTNAME=conduit.example.org 
     DNS01_PROJECT=example-dns BACKUP_BUCKET=example-backups PUBLIC_PATH_PREFIX=/blog/conduit
 expect "$work/environments-prefix/prod/app/manifests.yaml" "CONDUIT_PUBLIC_BASE_PATH: /blog/conduit" "under a prefix"
 expect "$work/environments-prefix/prod/app/manifests.yaml" "value: /blog/conduit/healthz" "under a prefix"
+expect "$work/environments-prefix/prod/app/manifests.yaml" "CONDUIT_PUBLIC_ORIGIN: https://conduit.example.org" "prod's origin"
 if env -u PUBLIC_HOSTNAME IMAGE_DIGEST="$digest" sh .ci/render_environment.sh prod "$work/bad" >/dev/null 2>&1; then
     die "render_environment.sh prod must refuse to render without PUBLIC_HOSTNAME"
 fi

@@ -25,6 +25,11 @@
 #   PUBLIC_PATH_PREFIX  public path of the whole app, e.g. /conduit: pages at
 #                       <prefix>/, the API at <prefix>/api; also the app's
 #                       CONDUIT_PUBLIC_BASE_PATH [empty: the root; / is the same]
+#   PUBLIC_ORIGIN       dev: the scheme and host readers reach the app at
+#                       (http://conduit.dev.example.com), for the absolute
+#                       links of feeds and the sitemap; CONDUIT_PUBLIC_ORIGIN
+#                       [unset: the app's own address]. prod: always
+#                       https://PUBLIC_HOSTNAME
 #   GITLAB_PROJECT_URL  where Flux posts commit statuses
 #                       [CI_PROJECT_URL, else https://gitlab.com/example/conduit]
 #   prod only:
@@ -52,6 +57,7 @@ command -v kubectl >/dev/null || die "kubectl is required (kubectl kustomize)"
 IMAGE_REPO=${IMAGE_REPO:-${CI_REGISTRY_IMAGE:-registry.gitlab.com/example/conduit}}
 SOURCE_COMMIT=${SOURCE_COMMIT:-${CI_COMMIT_SHA:-$(git rev-parse HEAD)}}
 PUBLIC_PATH_PREFIX=${PUBLIC_PATH_PREFIX:-}
+PUBLIC_ORIGIN=${PUBLIC_ORIGIN:-}
 GITLAB_PROJECT_URL=${GITLAB_PROJECT_URL:-${CI_PROJECT_URL:-https://gitlab.com/example/conduit}}
 
 # --- What is rendered ---------------------------------------------------------
@@ -100,6 +106,16 @@ if [ "$ENVIRONMENT" = prod ]; then
         *[!a-z0-9._-]*) die "BACKUP_BUCKET must be a bucket name, got '$bucket'" ;;
     esac
 fi
+if [ "$ENVIRONMENT" = prod ]; then
+    PUBLIC_ORIGIN=https://$hostname
+fi
+case $PUBLIC_ORIGIN in
+    '' | http://[a-z0-9]*[a-z0-9] | https://[a-z0-9]*[a-z0-9]) ;;
+    *) die "PUBLIC_ORIGIN must look like https://conduit.example.com (no path, no slash), got '$PUBLIC_ORIGIN'" ;;
+esac
+case ${PUBLIC_ORIGIN#*://} in
+    *[!a-z0-9.:-]*) die "PUBLIC_ORIGIN must look like https://conduit.example.com (no path, no slash), got '$PUBLIC_ORIGIN'" ;;
+esac
 
 # --- The generated layers -----------------------------------------------------
 # Kustomizations on top of the overlay's parts, in a copy of k8s/ (kustomize
@@ -123,6 +139,9 @@ mkdir -p "$work/k8s/render/app" "$work/k8s/render/database" "$work/k8s/render/fl
     echo "    behavior: merge"
     echo "    literals:"
     echo "      - \"CONDUIT_PUBLIC_BASE_PATH=$PUBLIC_PATH_PREFIX\""
+    if [ -n "$PUBLIC_ORIGIN" ]; then
+        echo "      - \"CONDUIT_PUBLIC_ORIGIN=$PUBLIC_ORIGIN\""
+    fi
     if [ -n "$PUBLIC_PATH_PREFIX" ] || [ "$ENVIRONMENT" = prod ]; then
         echo "patches:"
     fi

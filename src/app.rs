@@ -94,6 +94,10 @@ impl App {
                 schema_needed,
                 site: SiteConfig {
                     base_path: config.public_base_path.clone(),
+                    origin: crate::http::site::origin(
+                        config.public_origin.as_deref(),
+                        config.listen,
+                    ),
                     cookie_secure: config.cookie_secure,
                 },
             },

@@ -467,6 +467,6 @@ mod tests {
         );
         assert_eq!(env_name("scrypt.log_n"), "CONDUIT_SCRYPT__LOG_N");
         assert!(KNOWN_KEYS.iter().any(|k| k == "limits"));
-        assert_eq!(KNOWN_KEYS.len(), 29, "one per field of Config");
+        assert_eq!(KNOWN_KEYS.len(), 30, "one per field of Config");
     }
 }

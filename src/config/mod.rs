@@ -104,6 +104,11 @@ pub struct Config {
     /// The path a gateway publishes the app under (`/conduit`); empty when
     /// it is served at the root. Links and redirects in pages start with it.
     pub public_base_path: String,
+    /// The scheme and host readers reach the app at
+    /// (`https://blog.example.com`), for the absolute links of feeds,
+    /// canonical links and the sitemap; never taken from a request's
+    /// `Host`. Unset: `http://` and the `listen` address.
+    pub public_origin: Option<String>,
     /// When the web app's session cookie is `Secure`: `auto` (unless the
     /// request came over plain HTTP from loopback), `always` or `never`.
     pub cookie_secure: CookieSecure,
@@ -151,6 +156,7 @@ impl Default for Config {
                 registrations_per_address: 300,
             },
             public_base_path: String::new(),
+            public_origin: None,
             cookie_secure: CookieSecure::Auto,
             tracing: TracingConfig::default(),
         }
@@ -251,6 +257,9 @@ impl Config {
         }
         crate::telemetry::check_level(&self.log_level)?;
         crate::http::site::check_base_path(&self.public_base_path)?;
+        if let Some(origin) = &self.public_origin {
+            crate::http::site::check_origin(origin)?;
+        }
         self.tracing.validate()?;
         Ok(())
     }

@@ -4,6 +4,7 @@
 
 pub mod article;
 pub mod comment;
+pub mod search;
 pub mod user;
 pub mod views;
 

@@ -106,6 +106,22 @@ pub struct ArticlePage {
     pub articles_count: i64,
 }
 
+/// An article as a feed shows it: whole, with the id that names it for
+/// good (slugs change with titles).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeedEntry {
+    pub id: i64,
+    pub article: ArticleView,
+}
+
+/// A page of a sitemap: what to list, and when each last changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SitemapEntry {
+    /// A slug or a username.
+    pub key: String,
+    pub updated_at: Option<Timestamp>,
+}
+
 #[derive(Clone, Debug, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct CommentView {

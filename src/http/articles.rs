@@ -10,6 +10,7 @@ use super::extract::parse_json;
 use super::reply::{enveloped, json};
 use super::route::{route, Call, Reply, Route};
 use crate::domain::article::{ArticleChanges, ArticleFilter, NewArticle, Page};
+use crate::domain::search::SearchQuery;
 use crate::domain::views::ArticleView;
 use crate::store;
 
@@ -66,6 +67,19 @@ async fn list_articles(call: Call) -> Reply {
         author: query.get("author").map(str::to_owned),
         favorited: query.get("favorited").map(str::to_owned),
     };
+    // `q` (Conduit's extension): a full-text search instead of a list.
+    if let Some(raw) = query.get("q") {
+        if filter != ArticleFilter::default() {
+            return Err(ApiError::Unprocessable(vec![
+                "q can't be combined with tag, author or favorited".into(),
+            ]));
+        }
+        let search = SearchQuery::parse(raw).map_err(|e| ApiError::Unprocessable(vec![e]))?;
+        let articles = call
+            .read(move |store| store.search_articles(viewer, &search, page))
+            .await?;
+        return Ok(json(StatusCode::OK, &articles));
+    }
     let articles = call
         .read(move |store| store.list_articles(viewer, &filter, page))
         .await?;

@@ -2,17 +2,20 @@
 //! body the caller gets (so viewers who see different `favorited` or
 //! `following` flags get different tags), 304 with no body when
 //! `If-None-Match` names it, and caching headers that make caches
-//! revalidate instead of serving stale data.
+//! revalidate instead of serving stale data. Documents that readers poll
+//! (feeds, sitemaps) get [`document`]: the same tags, and `Last-Modified`.
 
 use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 use warp::http::header::{
-    HeaderMap, HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH, VARY,
+    HeaderMap, HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE,
+    IF_NONE_MATCH, LAST_MODIFIED, VARY,
 };
 use warp::http::{Method, StatusCode};
 use warp::reply::{Reply as _, Response};
 
 use super::error::ApiError;
+use crate::domain::views::Timestamp;
 
 /// What a GET request brings to revalidation.
 pub struct Revalidation {
@@ -88,6 +91,83 @@ impl Revalidation {
     }
 }
 
+/// A document readers poll (feeds, sitemaps): an `ETag` from its body and
+/// a `Last-Modified` from its newest change, and 304 when the reader holds
+/// it already. `If-None-Match` decides when sent; `If-Modified-Since` only
+/// without it (RFC 9110, 13.2.2). Shared caches may keep it five minutes.
+pub fn document(
+    headers: &HeaderMap,
+    content_type: &'static str,
+    body: String,
+    last_modified: Option<Timestamp>,
+) -> Response {
+    let tag = weak_tag(body.as_bytes());
+    let modified_secs = last_modified.map(|t| t.0.div_euclid(1000));
+    let current = match headers.get(IF_NONE_MATCH) {
+        Some(_) => {
+            let list: Vec<&str> = headers
+                .get_all(IF_NONE_MATCH)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect();
+            matches_any(&list.join(","), &tag)
+        }
+        None => match (modified_secs, headers.get(IF_MODIFIED_SINCE)) {
+            (Some(modified), Some(since)) => since
+                .to_str()
+                .ok()
+                .and_then(parse_http_date)
+                .is_some_and(|since| modified <= since),
+            _ => false,
+        },
+    };
+    let mut response = if current {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mut response = Response::new(body.into());
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        response
+    };
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&tag) {
+        headers.insert(ETAG, value);
+    }
+    if let Some(value) = modified_secs
+        .and_then(http_date)
+        .and_then(|date| HeaderValue::from_str(&date).ok())
+    {
+        headers.insert(LAST_MODIFIED, value);
+    }
+    headers.insert(
+        CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    headers.append(VARY, HeaderValue::from_static("accept-encoding"));
+    response
+}
+
+/// IMF-fixdate, the one form of HTTP date a server sends.
+const HTTP_DATE: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
+    "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+);
+
+/// `Sun, 06 Nov 1994 08:49:37 GMT` for Unix seconds.
+fn http_date(secs: i64) -> Option<String> {
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()?
+        .format(HTTP_DATE)
+        .ok()
+}
+
+/// Unix seconds of an IMF-fixdate; `None` for anything else (the header
+/// is then ignored, as RFC 9110 asks of an invalid date).
+fn parse_http_date(text: &str) -> Option<i64> {
+    let parsed = time::PrimitiveDateTime::parse(text.trim(), HTTP_DATE).ok()?;
+    Some(parsed.assume_utc().unix_timestamp())
+}
+
 fn is_json(response: &Response) -> bool {
     response
         .headers()
@@ -135,6 +215,21 @@ mod tests {
         );
         assert_eq!(tag, weak_tag(br#"{"tags":[]}"#));
         assert_ne!(tag, weak_tag(br#"{"tags":["rust"]}"#));
+    }
+
+    #[test]
+    fn http_dates_are_imf_fixdates_both_ways() {
+        assert_eq!(
+            http_date(784111777).as_deref(),
+            Some("Sun, 06 Nov 1994 08:49:37 GMT")
+        );
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784111777)
+        );
+        for other in ["Sunday, 06-Nov-94 08:49:37 GMT", "yesterday", ""] {
+            assert_eq!(parse_http_date(other), None, "{other}");
+        }
     }
 
     #[test]

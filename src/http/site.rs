@@ -1,8 +1,8 @@
 //! Settings of the web app that the HTTP layer carries to every page
-//! handler in [`super::Ctx`]: where the app is published, and when its
-//! session cookie is `Secure`.
+//! handler in [`super::Ctx`]: where the app is published (its path and
+//! origin), and when its session cookie is `Secure`.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 use warp::http::HeaderValue;
@@ -52,7 +52,54 @@ pub struct SiteConfig {
     /// The path a gateway publishes the app under (`/conduit`), empty for
     /// the root. Requests arrive without it; links and redirects need it.
     pub base_path: String,
+    /// `scheme://host[:port]` readers reach the app at, without a slash:
+    /// absolute links are `origin + base_path + path`.
+    pub origin: String,
     pub cookie_secure: CookieSecure,
+}
+
+impl SiteConfig {
+    /// The absolute URL of the app's `path` (which starts with `/`).
+    pub fn absolute(&self, path: &str) -> String {
+        format!("{}{}{path}", self.origin, self.base_path)
+    }
+}
+
+/// The origin absolute links use: `public_origin` when set, else the
+/// address the server listens on (an unspecified one as loopback).
+pub fn origin(configured: Option<&str>, listen: SocketAddr) -> String {
+    if let Some(origin) = configured {
+        return origin.to_owned();
+    }
+    let ip = match listen.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, listen.port()))
+}
+
+/// Checks a `public_origin`: `http://` or `https://`, a host (and port),
+/// nothing after it, in characters that need no escaping.
+pub fn check_origin(origin: &str) -> Result<(), String> {
+    let host = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    let valid = host.is_some_and(|host| {
+        !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c))
+            && !host.starts_with([':', '.', '-'])
+    });
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "public_origin: {origin:?} must look like https://blog.example.com \
+             (a scheme and a host, optionally a port, nothing after)"
+        ))
+    }
 }
 
 /// Checks a `public_base_path`: empty, or `/segment[/segment...]` without

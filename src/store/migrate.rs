@@ -59,6 +59,11 @@ pub const SQLITE: &[Migration] = &[
         name: "list_counts",
         sql: include_str!("../../sql/sqlite/V6__list_counts.sql"),
     },
+    Migration {
+        version: 7,
+        name: "search",
+        sql: include_str!("../../sql/sqlite/V7__search.sql"),
+    },
 ];
 
 /// The PostgreSQL migrations, oldest first (same versions as SQLite's).
@@ -92,6 +97,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 6,
         name: "list_counts",
         sql: include_str!("../../sql/postgres/V6__list_counts.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "search",
+        sql: include_str!("../../sql/postgres/V7__search.sql"),
     },
 ];
 

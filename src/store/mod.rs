@@ -14,13 +14,17 @@ pub mod reads;
 pub mod spans;
 pub mod sqlite;
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use crate::domain::article::{
     slugify, with_suffix, ArticleChanges, ArticleFilter, NewArticle, Page,
 };
+use crate::domain::search::SearchQuery;
 use crate::domain::user::{NewUser, UserChanges};
-use crate::domain::views::{ArticlePage, ArticleView, CommentView, Profile, UserRecord};
+use crate::domain::views::{
+    ArticlePage, ArticleView, CommentView, FeedEntry, Profile, SitemapEntry, UserRecord,
+};
 use crate::domain::UserId;
 pub use database_url::DatabaseUrl;
 pub use reads::{ReadFrom, WalPosition};
@@ -193,6 +197,26 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<ArticlePage>;
     /// Articles by authors `viewer` follows, newest first.
     fn feed(&self, viewer: UserId, page: Page) -> StoreResult<ArticlePage>;
+    /// Full-text search: the articles containing every word of `query`
+    /// (in title, description, body or tags), best match first. Only the
+    /// newest [`RANKED_MAX`](crate::domain::search::RANKED_MAX) matches are
+    /// ranked and counted, so a search costs the same however many match.
+    fn search_articles(
+        &self,
+        viewer: Option<UserId>,
+        query: &SearchQuery,
+        page: Page,
+    ) -> StoreResult<ArticlePage>;
+    /// The newest `limit` articles of a list (by tag, by author, or all;
+    /// `favorited` is ignored), whole, for feeds. An unknown author has none.
+    fn latest_articles(&self, filter: &ArticleFilter, limit: i64) -> StoreResult<Vec<FeedEntry>>;
+    /// The highest article id and the highest user id (0 when none), which
+    /// bound the sitemap's pages.
+    fn newest_ids(&self) -> StoreResult<(i64, i64)>;
+    /// Slugs and update times of the articles whose ids are in `ids`.
+    fn sitemap_articles(&self, ids: Range<i64>) -> StoreResult<Vec<SitemapEntry>>;
+    /// Usernames and update times of the users whose ids are in `ids`.
+    fn sitemap_profiles(&self, ids: Range<i64>) -> StoreResult<Vec<SitemapEntry>>;
     /// Idempotent.
     fn favorite(&self, user: UserId, slug: &str) -> StoreResult<ArticleView>;
     /// Idempotent.

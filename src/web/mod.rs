@@ -13,15 +13,20 @@
 //! - `render.rs`: the frame around pages, redirects, error pages, headers.
 //! - `views.rs`: what templates show. `markdown.rs`: article bodies.
 //! - `form.rs`: form bodies. `assets.rs`: the stylesheet and default avatar.
+//! - `feeds.rs`: Atom feeds for feed readers. `sitemap.rs`: `robots.txt`
+//!   and the sitemap, for search engines.
 
 mod assets;
 mod csrf;
+mod feeds;
 mod form;
 mod markdown;
 mod pages;
 mod render;
 mod session;
+mod sitemap;
 mod views;
+mod xml;
 
 use crate::http::route::{Route, Table};
 use crate::http::Site;
@@ -32,6 +37,9 @@ const GROUPS: &[&[Route]] = &[
     pages::editor::ROUTES,
     pages::article::ROUTES,
     pages::profile::ROUTES,
+    pages::search::ROUTES,
+    feeds::ROUTES,
+    sitemap::ROUTES,
     assets::ROUTES,
 ];
 

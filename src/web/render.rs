@@ -43,7 +43,32 @@ pub struct Frame {
     /// The sign-in and sign-up pages, asked to return here afterwards.
     pub sign_in: String,
     pub sign_up: String,
+    /// What the search box shows: the query of the results on screen.
+    pub search: String,
+    /// Atom feeds of what the page lists (`<link rel="alternate">`).
+    pub feeds: Vec<FeedLink>,
+    /// The page's one absolute URL (`<link rel="canonical">`).
+    pub canonical: Option<String>,
+    /// What a link to this page shows when pasted into a chat or a post
+    /// (Open Graph and Twitter card tags).
+    pub card: Option<Card>,
     default_avatar: String,
+}
+
+/// An Atom feed a page advertises.
+pub struct FeedLink {
+    pub href: String,
+    pub title: String,
+}
+
+/// A link preview: the page's title, description, author and URL.
+pub struct Card {
+    pub kind: &'static str,
+    pub title: String,
+    pub description: String,
+    pub author: Option<String>,
+    pub url: String,
+    pub image: Option<String>,
 }
 
 impl Frame {
@@ -70,6 +95,10 @@ impl Frame {
             title: title.into(),
             here,
             nav: None,
+            search: String::new(),
+            feeds: Vec::new(),
+            canonical: None,
+            card: None,
         };
         frame.nav = session.user.as_ref().map(|user| Nav {
             username: user.user.username.clone(),
@@ -91,6 +120,15 @@ impl Frame {
     /// A link to a path of this site.
     pub fn link(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// Advertises the Atom feed at `path` (below the base path).
+    pub fn with_feed(mut self, title: String, path: &str) -> Frame {
+        self.feeds.push(FeedLink {
+            href: self.link(path),
+            title,
+        });
+        self
     }
 }
 

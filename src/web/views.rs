@@ -5,6 +5,7 @@
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
 use super::render::Frame;
+use crate::domain::search::SearchQuery;
 use crate::domain::views::{ArticleView, Profile};
 
 /// Articles per page in every list, as in the RealWorld app.
@@ -29,11 +30,36 @@ pub struct PreviewVm {
     pub href: String,
     pub title: String,
     pub description: String,
+    /// The title and description with a search's matched words marked.
+    pub marks: Option<Marks>,
     pub tags: Vec<TagVm>,
     pub date: String,
     pub favorited: bool,
     pub count: i64,
     pub author: AuthorVm,
+}
+
+/// Text cut into runs, the matched ones to be shown marked.
+pub struct Marks {
+    pub title: Vec<Run>,
+    pub description: Vec<Run>,
+}
+
+pub struct Run {
+    pub text: String,
+    pub marked: bool,
+}
+
+/// `text`'s runs as `query` matches them.
+pub fn runs(query: &SearchQuery, text: &str) -> Vec<Run> {
+    query
+        .highlight(text)
+        .into_iter()
+        .map(|(marked, text)| Run {
+            text: text.to_owned(),
+            marked,
+        })
+        .collect()
 }
 
 pub struct PageLink {
@@ -65,6 +91,7 @@ pub fn preview(frame: &Frame, article: &ArticleView) -> PreviewVm {
         href: frame.link(&format!("/article/{}", article.slug)),
         title: article.title.clone(),
         description: article.description.clone(),
+        marks: None,
         tags: article.tag_list.iter().map(|t| tag(frame, t)).collect(),
         date: article.created_at.to_long_date(),
         favorited: article.favorited,

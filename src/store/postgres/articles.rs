@@ -57,6 +57,8 @@ const ARTICLE_BY_ID: &str = concat!(
     " WHERE a.id = $2"
 );
 pub(super) const ARTICLE_LIST_COLUMNS: &str = article_columns!("NULL::text");
+/// Whole articles, bodies included (feeds), for page queries.
+pub(super) const ARTICLE_COLUMNS_WITH_BODY: &str = article_columns!("a.body");
 /// For anonymous readers the flags are known to be false: no lookups
 /// (`$1` still appears, typed, so parameters keep their numbers).
 pub(super) const ARTICLE_LIST_COLUMNS_ANONYMOUS: &str = "SELECT a.slug, a.title, a.description, NULL::text, \

@@ -1,15 +1,19 @@
 //! Article lists on PostgreSQL: `GET /articles` with its filters, the
-//! feed, the page query behind both, and the tag list.
+//! feed, the page query behind both, search, feeds' and sitemaps' lists,
+//! and the tag list.
 
 use postgres::{Client, Row};
 
+use std::ops::Range;
+
 use super::articles::{
-    article_from_row, ARTICLE_COLUMNS, ARTICLE_LIST_COLUMNS, ARTICLE_LIST_COLUMNS_ANONYMOUS,
-    AUTHOR_OF_A,
+    article_from_row, ARTICLE_COLUMNS, ARTICLE_COLUMNS_WITH_BODY, ARTICLE_LIST_COLUMNS,
+    ARTICLE_LIST_COLUMNS_ANONYMOUS, AUTHOR_OF_A,
 };
-use super::{viewer_id, Param, Session};
+use super::{from_time, viewer_id, Param, Session};
 use crate::domain::article::{ArticleFilter, Page};
-use crate::domain::views::ArticlePage;
+use crate::domain::search::{SearchQuery, RANKED_MAX};
+use crate::domain::views::{ArticlePage, FeedEntry, SitemapEntry};
 use crate::domain::UserId;
 use crate::store::{StoreError, StoreResult};
 
@@ -89,6 +93,138 @@ pub(super) fn feed(
          WHERE list = 'author:' || f.followee_id) c WHERE f.follower_id = $1";
     let sql = page_sql(&FOLLOWED, count_sql, None, 2, 3, false);
     page_from_rows(&s.query(&sql, &[&Some(viewer.0), &page.limit, &page.offset])?)
+}
+
+/// A search as one statement: the newest matches (at most `$3`) from the
+/// GIN index, their total, and the page ranked by `ts_rank` (ties: newest
+/// first), its rows read by primary key.
+pub(super) fn search(
+    s: &mut Session<'_, Client>,
+    viewer: Option<UserId>,
+    query: &SearchQuery,
+    page: Page,
+) -> StoreResult<ArticlePage> {
+    let columns = if viewer.is_some() {
+        ARTICLE_LIST_COLUMNS
+    } else {
+        ARTICLE_LIST_COLUMNS_ANONYMOUS
+    };
+    let sql = format!(
+        "WITH hits AS (SELECT id, search FROM articles WHERE search @@ $2::tsquery \
+         ORDER BY id DESC LIMIT $3), \
+         total AS (SELECT count(*) AS n FROM hits), \
+         page AS (SELECT id, row_number() OVER (ORDER BY score DESC, id DESC) AS ord \
+         FROM (SELECT id, ts_rank(search, $2::tsquery) AS score FROM hits) ranked \
+         ORDER BY score DESC, id DESC LIMIT $4 OFFSET $5) \
+         {columns}, total.n FROM total LEFT JOIN \
+         (page CROSS JOIN LATERAL {PAGE_ARTICLE} CROSS JOIN LATERAL {AUTHOR_OF_A}) ON true \
+         ORDER BY page.ord"
+    );
+    // Planned for its words each time: a word in most articles is best
+    // found by walking the newest rows, a rare one through the index, and
+    // a generic plan cannot tell them apart.
+    page_from_rows(&s.query_planned_for(
+        &sql,
+        &[
+            &viewer_id(viewer),
+            &tsquery(query),
+            &RANKED_MAX,
+            &page.limit,
+            &page.offset,
+        ],
+    )?)
+}
+
+/// The tsquery for `query`: every word as a quoted lexeme (so nothing in
+/// it is syntax), a prefix where the word allows, all required.
+fn tsquery(query: &SearchQuery) -> String {
+    query.to_syntax(
+        |word| format!("'{}'", word.replace('\\', "\\\\").replace('\'', "''")),
+        ":*",
+        " & ",
+    )
+}
+
+/// The newest `limit` articles of a list, whole, for feeds: the ids from
+/// the list's own index (a tag's rows, else articles), then each row by
+/// primary key.
+pub(super) fn latest(
+    s: &mut Session<'_, Client>,
+    filter: &ArticleFilter,
+    limit: i64,
+) -> StoreResult<Vec<FeedEntry>> {
+    let filter = ArticleFilter {
+        favorited: None,
+        ..filter.clone()
+    };
+    let (where_sql, filter_params) = filter_sql(&filter, 3);
+    let ids = match (&filter.tag, &filter.author) {
+        (Some(_), None) => "SELECT article_id AS id FROM article_tags WHERE tag = $3 \
+             ORDER BY article_id DESC LIMIT $2"
+            .to_owned(),
+        _ => format!("SELECT a.id FROM articles a{where_sql} ORDER BY a.id DESC LIMIT $2"),
+    };
+    let sql = format!(
+        "WITH page AS ({ids}) {ARTICLE_COLUMNS_WITH_BODY}, page.id FROM page \
+         CROSS JOIN LATERAL (SELECT id, slug, title, description, body, created_at, updated_at, \
+         favorites_count, author_id, tag_list FROM articles WHERE id = page.id OFFSET 0) a \
+         CROSS JOIN LATERAL {AUTHOR_OF_A} ORDER BY page.id DESC"
+    );
+    let none: Option<i64> = None;
+    let mut params: Vec<Param<'_>> = vec![&none, &limit];
+    params.extend(filter_params);
+    Ok(s.query(&sql, &params)?
+        .iter()
+        .map(|row| FeedEntry {
+            id: row.get(ARTICLE_COLUMNS),
+            article: article_from_row(row),
+        })
+        .collect())
+}
+
+pub(super) fn newest_ids(s: &mut Session<'_, Client>) -> StoreResult<(i64, i64)> {
+    let row = s.one(
+        "SELECT coalesce((SELECT max(id) FROM articles), 0)::bigint, \
+         coalesce((SELECT max(id) FROM users), 0)::bigint",
+        &[],
+    )?;
+    Ok((row.get(0), row.get(1)))
+}
+
+pub(super) fn sitemap_articles(
+    s: &mut Session<'_, Client>,
+    ids: &Range<i64>,
+) -> StoreResult<Vec<SitemapEntry>> {
+    sitemap_rows(
+        s,
+        "SELECT slug, updated_at FROM articles WHERE id >= $1 AND id < $2 ORDER BY id",
+        ids,
+    )
+}
+
+pub(super) fn sitemap_profiles(
+    s: &mut Session<'_, Client>,
+    ids: &Range<i64>,
+) -> StoreResult<Vec<SitemapEntry>> {
+    sitemap_rows(
+        s,
+        "SELECT username, updated_at FROM users WHERE id >= $1 AND id < $2 ORDER BY id",
+        ids,
+    )
+}
+
+fn sitemap_rows(
+    s: &mut Session<'_, Client>,
+    sql: &str,
+    ids: &Range<i64>,
+) -> StoreResult<Vec<SitemapEntry>> {
+    Ok(s.query(sql, &[&ids.start, &ids.end])?
+        .iter()
+        .map(|row| SitemapEntry {
+            key: row.get(0),
+            updated_at: Some(from_time(row.get(1))),
+        })
+        .collect())
 }
 
 /// From this offset on, a page of a list with blocks is found through

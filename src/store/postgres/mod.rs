@@ -41,8 +41,11 @@ use super::{
     StoreError, StoreResult, TokenDigest, UniqueKey, WalPosition,
 };
 use crate::domain::article::{ArticleChanges, ArticleFilter, NewArticle, Page};
+use crate::domain::search::SearchQuery;
 use crate::domain::user::{NewUser, UserChanges};
-use crate::domain::views::{ArticlePage, ArticleView, CommentView, Profile, Timestamp, UserRecord};
+use crate::domain::views::{
+    ArticlePage, ArticleView, CommentView, FeedEntry, Profile, SitemapEntry, Timestamp, UserRecord,
+};
 use crate::domain::UserId;
 
 type Param<'a> = &'a (dyn ToSql + Sync);
@@ -374,6 +377,14 @@ impl<C: GenericClient> Session<'_, C> {
         Ok(self.client.query(&statement, params)?)
     }
 
+    /// Like [`Self::query`], but prepared (and so planned) for these
+    /// parameters each time instead of cached: for a statement whose best
+    /// plan depends on its values.
+    fn query_planned_for(&mut self, sql: &str, params: &[Param<'_>]) -> StoreResult<Vec<Row>> {
+        let _span = spans::statement("postgresql", sql).entered();
+        Ok(self.client.query(sql, params)?)
+    }
+
     /// Exactly one row, from a query that always returns one.
     fn one(&mut self, sql: &str, params: &[Param<'_>]) -> StoreResult<Row> {
         self.opt(sql, params)?
@@ -509,6 +520,31 @@ impl Store for PgStore {
 
     fn feed(&self, viewer: UserId, page: Page) -> StoreResult<ArticlePage> {
         self.read(|s| listing::feed(s, viewer, page))
+    }
+
+    fn search_articles(
+        &self,
+        viewer: Option<UserId>,
+        query: &SearchQuery,
+        page: Page,
+    ) -> StoreResult<ArticlePage> {
+        self.read(|s| listing::search(s, viewer, query, page))
+    }
+
+    fn latest_articles(&self, filter: &ArticleFilter, limit: i64) -> StoreResult<Vec<FeedEntry>> {
+        self.read(|s| listing::latest(s, filter, limit))
+    }
+
+    fn newest_ids(&self) -> StoreResult<(i64, i64)> {
+        self.read(listing::newest_ids)
+    }
+
+    fn sitemap_articles(&self, ids: std::ops::Range<i64>) -> StoreResult<Vec<SitemapEntry>> {
+        self.read(|s| listing::sitemap_articles(s, &ids))
+    }
+
+    fn sitemap_profiles(&self, ids: std::ops::Range<i64>) -> StoreResult<Vec<SitemapEntry>> {
+        self.read(|s| listing::sitemap_profiles(s, &ids))
     }
 
     fn favorite(&self, user: UserId, slug: &str) -> StoreResult<ArticleView> {

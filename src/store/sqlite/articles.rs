@@ -37,6 +37,8 @@ const ARTICLE_BY_ID: &str = concat!(
     " FROM articles a JOIN users u ON u.id = a.author_id WHERE a.id = :id"
 );
 pub(super) const ARTICLE_LIST_COLUMNS: &str = article_columns!("NULL");
+/// Whole articles, bodies included (feeds), over the same joins as lists.
+pub(super) const ARTICLE_COLUMNS_WITH_BODY: &str = article_columns!("a.body");
 /// For anonymous readers the flags are known to be false: no lookups.
 pub(super) const ARTICLE_LIST_COLUMNS_ANONYMOUS: &str =
     "SELECT a.slug, a.title, a.description, NULL, \

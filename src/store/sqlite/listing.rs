@@ -1,13 +1,20 @@
 //! Article lists on SQLite: `GET /articles` with its filters, the feed,
-//! the page queries behind both, and the tag list.
+//! the page queries behind both, search, feeds' and sitemaps' lists, and
+//! the tag list.
 
-use rusqlite::{Connection, ToSql, Transaction};
+use std::ops::Range;
 
-use super::articles::{article_from_row, ARTICLE_LIST_COLUMNS, ARTICLE_LIST_COLUMNS_ANONYMOUS};
+use rusqlite::{named_params, Connection, ToSql, Transaction};
+
+use super::articles::{
+    article_from_row, ARTICLE_COLUMNS_WITH_BODY, ARTICLE_LIST_COLUMNS,
+    ARTICLE_LIST_COLUMNS_ANONYMOUS,
+};
 use crate::domain::article::{ArticleFilter, Page};
-use crate::domain::views::ArticlePage;
+use crate::domain::search::{SearchQuery, RANKED_MAX};
+use crate::domain::views::{ArticlePage, ArticleView, FeedEntry, SitemapEntry, Timestamp};
 use crate::domain::UserId;
-use crate::store::StoreResult;
+use crate::store::{StoreError, StoreResult};
 
 pub(super) fn list_articles(
     tx: &Transaction<'_>,
@@ -20,6 +27,170 @@ pub(super) fn list_articles(
 
 pub(super) fn feed(tx: &Transaction<'_>, viewer: UserId, page: Page) -> StoreResult<ArticlePage> {
     article_page(tx, Some(viewer), &feed_query(), page)
+}
+
+/// The newest matches with their score (bm25: lower is better), one
+/// query on the index alone; the weights rank a match in the title above
+/// one in the tags, the description and the body (columns in V7's order).
+const SEARCH_HITS: &str = "SELECT rowid, bm25(article_search, 10.0, 2.0, 1.0, 4.0) \
+     FROM article_search WHERE article_search MATCH :match ORDER BY rowid DESC LIMIT :ranked";
+
+/// A search: its hits are ranked here (at most [`RANKED_MAX`] of them), then
+/// the page's rows are read by primary key in rank order.
+pub(super) fn search(
+    tx: &Transaction<'_>,
+    viewer: Option<UserId>,
+    query: &SearchQuery,
+    page: Page,
+) -> StoreResult<ArticlePage> {
+    let mut hits = tx
+        .prepare_cached(SEARCH_HITS)?
+        .query_map(
+            named_params! {":match": fts5_match(query), ":ranked": RANKED_MAX},
+            |row| Ok((row.get::<_, i64>(0)?, row.get::<_, f64>(1)?)),
+        )?
+        .collect::<Result<Vec<_>, _>>()?;
+    hits.sort_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
+    let ids: Vec<i64> = hits
+        .iter()
+        .skip(usize::try_from(page.offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(page.limit).unwrap_or(0))
+        .map(|(id, _)| *id)
+        .collect();
+    Ok(ArticlePage {
+        articles: by_ids(tx, viewer, &ids, ArticleColumns::List)?
+            .into_iter()
+            .map(|(_, article)| article)
+            .collect(),
+        articles_count: hits.len() as i64,
+    })
+}
+
+/// The FTS5 query for `query`: every word, as a quoted string (so nothing
+/// in it is syntax), a prefix where the word allows.
+fn fts5_match(query: &SearchQuery) -> String {
+    query.to_syntax(
+        |word| format!("\"{}\"", word.replace('"', "\"\"")),
+        "*",
+        " AND ",
+    )
+}
+
+/// Which columns [`by_ids`] reads.
+#[derive(Clone, Copy)]
+enum ArticleColumns {
+    /// As lists show them: no body.
+    List,
+    /// Whole, for an anonymous reader.
+    WithBody,
+}
+
+/// The articles with these ids, in the order given, each with its id; ids
+/// that name no article are left out.
+fn by_ids(
+    conn: &Connection,
+    viewer: Option<UserId>,
+    ids: &[i64],
+    columns: ArticleColumns,
+) -> StoreResult<Vec<(i64, ArticleView)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let columns = match (columns, viewer) {
+        (ArticleColumns::List, Some(_)) => ARTICLE_LIST_COLUMNS,
+        (ArticleColumns::List, None) => ARTICLE_LIST_COLUMNS_ANONYMOUS,
+        (ArticleColumns::WithBody, _) => ARTICLE_COLUMNS_WITH_BODY,
+    };
+    let sql = format!(
+        "{columns}, a.id FROM json_each(:ids) page \
+         CROSS JOIN articles a ON a.id = page.value CROSS JOIN users u ON u.id = a.author_id \
+         ORDER BY page.key"
+    );
+    let ids = serde_json::to_string(ids).map_err(|e| StoreError::Backend(e.into()))?;
+    let viewer = viewer.map(|v| v.0);
+    let mut statement = conn.prepare_cached(&sql)?;
+    let params = named(&sql, &[], &[(":ids", &ids), (":viewer", &viewer)]);
+    let rows = statement
+        .query_map(params.as_slice(), |row| {
+            Ok((row.get::<_, i64>(13)?, article_from_row(row)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// The newest `limit` articles of a list, whole: their ids from the list's
+/// own index, then each row by primary key.
+pub(super) fn latest(
+    tx: &Transaction<'_>,
+    filter: &ArticleFilter,
+    limit: i64,
+) -> StoreResult<Vec<FeedEntry>> {
+    let filter = ArticleFilter {
+        favorited: None,
+        ..filter.clone()
+    };
+    let query = list_query(&filter);
+    let sql = query.ids_sql(false);
+    let zero = 0_i64;
+    let ids = tx
+        .prepare_cached(&sql)?
+        .query_map(
+            named(
+                &sql,
+                &query.params,
+                &[(":limit", &limit), (":offset", &zero)],
+            )
+            .as_slice(),
+            |row| row.get::<_, i64>(0),
+        )?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(by_ids(tx, None, &ids, ArticleColumns::WithBody)?
+        .into_iter()
+        .map(|(id, article)| FeedEntry { id, article })
+        .collect())
+}
+
+pub(super) fn newest_ids(conn: &Connection) -> StoreResult<(i64, i64)> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT coalesce((SELECT max(id) FROM articles), 0), \
+             coalesce((SELECT max(id) FROM users), 0)",
+        )?
+        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?)
+}
+
+pub(super) fn sitemap_articles(
+    conn: &Connection,
+    ids: Range<i64>,
+) -> StoreResult<Vec<SitemapEntry>> {
+    sitemap_rows(
+        conn,
+        "SELECT slug, updated_at FROM articles WHERE id >= ?1 AND id < ?2 ORDER BY id",
+        ids,
+    )
+}
+
+pub(super) fn sitemap_profiles(
+    conn: &Connection,
+    ids: Range<i64>,
+) -> StoreResult<Vec<SitemapEntry>> {
+    sitemap_rows(
+        conn,
+        "SELECT username, updated_at FROM users WHERE id >= ?1 AND id < ?2 ORDER BY id",
+        ids,
+    )
+}
+
+fn sitemap_rows(conn: &Connection, sql: &str, ids: Range<i64>) -> StoreResult<Vec<SitemapEntry>> {
+    Ok(conn
+        .prepare_cached(sql)?
+        .query_map([ids.start, ids.end], |row| {
+            Ok(SitemapEntry {
+                key: row.get(0)?,
+                updated_at: Some(Timestamp(row.get(1)?)),
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?)
 }
 
 pub(super) fn tags(conn: &Connection) -> StoreResult<Vec<String>> {

@@ -33,8 +33,11 @@ use super::{
     UniqueKey,
 };
 use crate::domain::article::{ArticleChanges, ArticleFilter, NewArticle, Page};
+use crate::domain::search::SearchQuery;
 use crate::domain::user::{NewUser, UserChanges};
-use crate::domain::views::{ArticlePage, ArticleView, CommentView, Profile, UserRecord};
+use crate::domain::views::{
+    ArticlePage, ArticleView, CommentView, FeedEntry, Profile, SitemapEntry, UserRecord,
+};
 use crate::domain::UserId;
 
 /// How long a connection waits on another writer before giving up.
@@ -272,6 +275,31 @@ impl Store for SqliteStore {
 
     fn feed(&self, viewer: UserId, page: Page) -> StoreResult<ArticlePage> {
         self.read(|tx| listing::feed(tx, viewer, page))
+    }
+
+    fn search_articles(
+        &self,
+        viewer: Option<UserId>,
+        query: &SearchQuery,
+        page: Page,
+    ) -> StoreResult<ArticlePage> {
+        self.read(|tx| listing::search(tx, viewer, query, page))
+    }
+
+    fn latest_articles(&self, filter: &ArticleFilter, limit: i64) -> StoreResult<Vec<FeedEntry>> {
+        self.read(|tx| listing::latest(tx, filter, limit))
+    }
+
+    fn newest_ids(&self) -> StoreResult<(i64, i64)> {
+        listing::newest_ids(&*self.conn()?)
+    }
+
+    fn sitemap_articles(&self, ids: std::ops::Range<i64>) -> StoreResult<Vec<SitemapEntry>> {
+        listing::sitemap_articles(&*self.conn()?, ids)
+    }
+
+    fn sitemap_profiles(&self, ids: std::ops::Range<i64>) -> StoreResult<Vec<SitemapEntry>> {
+        listing::sitemap_profiles(&*self.conn()?, ids)
     }
 
     fn favorite(&self, user: UserId, slug: &str) -> StoreResult<ArticleView> {

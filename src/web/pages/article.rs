@@ -9,9 +9,10 @@ use warp::reply::Response;
 use crate::domain::comment::parse_comment_body;
 use crate::http::route::{Call, Route};
 use crate::http::ApiError;
+use crate::web::feeds;
 use crate::web::form;
 use crate::web::markdown::to_safe_html;
-use crate::web::render::{html, page, redirect, Frame};
+use crate::web::render::{html, page, redirect, Card, Frame};
 use crate::web::session::Session;
 use crate::web::views::{self, AuthorVm, PreviewVm};
 
@@ -80,7 +81,23 @@ async fn article_page(
             ))
         })
         .await?;
-    let frame = Frame::new(call, session, article.title.clone(), "");
+    let site = &call.ctx.site;
+    let url = site.absolute(&format!("/article/{}", article.slug));
+    let image = &article.author.image;
+    let mut frame = Frame::new(call, session, article.title.clone(), "").with_feed(
+        format!("Articles by {}", article.author.username),
+        &feeds::author_path(&article.author.username),
+    );
+    frame.card = Some(Card {
+        kind: "article",
+        title: article.title.clone(),
+        description: article.description.clone(),
+        author: Some(article.author.username.clone()),
+        url: url.clone(),
+        image: (image.starts_with("https://") || image.starts_with("http://"))
+            .then(|| image.clone()),
+    });
+    frame.canonical = Some(url);
     let me = frame.nav.as_ref().map(|nav| nav.username.as_str());
     let page = ArticlePage {
         a: views::preview(&frame, &article),

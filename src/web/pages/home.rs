@@ -7,6 +7,7 @@ use warp::reply::Response;
 use crate::domain::article::ArticleFilter;
 use crate::http::route::{Call, Route};
 use crate::http::ApiError;
+use crate::web::feeds;
 use crate::web::render::{html, page, Frame};
 use crate::web::session::Session;
 use crate::web::views::{self, PageLink, PreviewVm, TagVm};
@@ -63,7 +64,18 @@ async fn show_home(call: &mut Call, session: &Session) -> Result<Response, ApiEr
             Ok((articles, store.tags()?))
         })
         .await?;
-    let frame = Frame::new(call, session, "Home", "home");
+    let mut frame = Frame::new(call, session, "Home", "home")
+        .with_feed("Conduit: the newest articles".into(), feeds::BLOG_PATH);
+    if let Some(tag) = &tag {
+        frame = frame.with_feed(format!("Articles tagged {tag}"), &feeds::tag_path(tag));
+    }
+    frame.canonical = Some(match &tag {
+        Some(tag) => call.ctx.site.absolute(&format!(
+            "/?tag={}",
+            percent_encoding::utf8_percent_encode(tag, percent_encoding::NON_ALPHANUMERIC)
+        )),
+        None => call.ctx.site.absolute("/"),
+    });
     let base_query = match (tab, &tag) {
         (Tab::Tag, Some(tag)) => format!(
             "tag={}",

@@ -5,6 +5,7 @@ pub mod article;
 pub mod editor;
 pub mod home;
 pub mod profile;
+pub mod search;
 
 use warp::reply::Response;
 

@@ -7,8 +7,9 @@ use warp::reply::Response;
 use crate::domain::article::ArticleFilter;
 use crate::http::route::{Call, Route};
 use crate::http::ApiError;
+use crate::web::feeds;
 use crate::web::form;
-use crate::web::render::{html, page, redirect, Frame};
+use crate::web::render::{html, page, redirect, Card, Frame};
 use crate::web::session::Session;
 use crate::web::views::{self, PageLink, PreviewVm};
 
@@ -68,7 +69,26 @@ async fn profile_page(
             Ok((profile, articles))
         })
         .await?;
-    let frame = Frame::new(call, session, profile.username.clone(), "profile");
+    let mut frame = Frame::new(call, session, profile.username.clone(), "profile").with_feed(
+        format!("Articles by {}", profile.username),
+        &feeds::author_path(&profile.username),
+    );
+    let site = &call.ctx.site;
+    let url = site.absolute(&format!("/profile/{}", profile.username));
+    frame.card = Some(Card {
+        kind: "profile",
+        title: profile.username.clone(),
+        description: match profile.bio.as_str() {
+            "" => format!("Articles by {} on Conduit", profile.username),
+            bio => bio.to_owned(),
+        },
+        author: None,
+        url: url.clone(),
+        image: (profile.image.starts_with("https://") || profile.image.starts_with("http://"))
+            .then(|| profile.image.clone()),
+    });
+    // The favorites tab and later pages are views of the same profile.
+    frame.canonical = Some(url);
     let href = frame.link(&format!("/profile/{}", profile.username));
     let tab_path = if favorites {
         format!("/profile/{}/favorites", profile.username)

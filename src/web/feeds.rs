@@ -1,0 +1,205 @@
+//! Atom feeds (RFC 4287) for feed readers: the newest articles of the whole
+//! blog (`/atom.xml`), of a tag (`/tag/:tag/atom.xml`) and of an author
+//! (`/profile/:username/atom.xml`), each entry whole: title, author, dates,
+//! tags as categories, the description as summary, and the body rendered
+//! and cleaned as on the article's page.
+//!
+//! Links are absolute, built from `public_origin` and `public_base_path`,
+//! never from the request's `Host`. Readers poll: each feed carries an
+//! `ETag` and a `Last-Modified`, and a poll that finds nothing new is a 304.
+
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use std::fmt::Write as _;
+
+use super::markdown::to_safe_html;
+use super::xml::escape;
+use crate::domain::article::ArticleFilter;
+use crate::domain::views::{FeedEntry, Timestamp};
+use crate::http::conditional;
+use crate::http::route::{route, Call, Reply, Route};
+use crate::http::site::SiteConfig;
+
+pub const ROUTES: &[Route] = &[
+    route!(GET "/atom.xml" => blog_feed),
+    route!(GET "/tag/:tag/atom.xml" => tag_feed),
+    route!(GET "/profile/:username/atom.xml" => author_feed),
+];
+
+/// Entries per feed.
+pub const ENTRIES: i64 = 20;
+
+const CONTENT_TYPE: &str = "application/atom+xml; charset=utf-8";
+
+/// The feed's path below the base path, for a page's `<link rel="alternate">`.
+pub fn tag_path(tag: &str) -> String {
+    format!(
+        "/tag/{}/atom.xml",
+        utf8_percent_encode(tag, NON_ALPHANUMERIC)
+    )
+}
+
+pub fn author_path(username: &str) -> String {
+    format!(
+        "/profile/{}/atom.xml",
+        utf8_percent_encode(username, NON_ALPHANUMERIC)
+    )
+}
+
+pub const BLOG_PATH: &str = "/atom.xml";
+
+/// What a feed is of: its title, its own path and its page's path.
+struct Channel {
+    title: String,
+    path: String,
+    page: String,
+    author: String,
+}
+
+async fn blog_feed(call: Call) -> Reply {
+    let channel = Channel {
+        title: "Conduit: the newest articles".to_owned(),
+        path: BLOG_PATH.to_owned(),
+        page: "/".to_owned(),
+        author: "Conduit".to_owned(),
+    };
+    let entries = call
+        .read(|store| store.latest_articles(&ArticleFilter::default(), ENTRIES))
+        .await?;
+    Ok(answer(&call, &channel, &entries))
+}
+
+async fn tag_feed(call: Call) -> Reply {
+    let tag = call.param("tag");
+    let channel = Channel {
+        title: format!("Conduit: articles tagged {tag}"),
+        path: tag_path(&tag),
+        page: format!("/?tag={}", utf8_percent_encode(&tag, NON_ALPHANUMERIC)),
+        author: "Conduit".to_owned(),
+    };
+    let filter = ArticleFilter {
+        tag: Some(tag),
+        ..ArticleFilter::default()
+    };
+    let entries = call
+        .read(move |store| store.latest_articles(&filter, ENTRIES))
+        .await?;
+    Ok(answer(&call, &channel, &entries))
+}
+
+/// 404 for a user who does not exist (an author without articles has an
+/// empty feed).
+async fn author_feed(call: Call) -> Reply {
+    let username = call.param("username");
+    let (username, entries) = call
+        .read(move |store| {
+            let profile = store.profile(None, &username)?;
+            let filter = ArticleFilter {
+                author: Some(profile.username.clone()),
+                ..ArticleFilter::default()
+            };
+            Ok((profile.username, store.latest_articles(&filter, ENTRIES)?))
+        })
+        .await?;
+    let channel = Channel {
+        title: format!("Conduit: articles by {username}"),
+        path: author_path(&username),
+        page: format!("/profile/{username}"),
+        author: username,
+    };
+    Ok(answer(&call, &channel, &entries))
+}
+
+fn answer(call: &Call, channel: &Channel, entries: &[FeedEntry]) -> warp::reply::Response {
+    let newest = entries.iter().map(|e| e.article.updated_at).max();
+    let body = render(&call.ctx.site, channel, entries, newest);
+    conditional::document(call.headers(), CONTENT_TYPE, body, newest)
+}
+
+/// The feed document.
+fn render(
+    site: &SiteConfig,
+    channel: &Channel,
+    entries: &[FeedEntry],
+    newest: Option<Timestamp>,
+) -> String {
+    let own = escape(&site.absolute(&channel.path));
+    let mut xml = String::with_capacity(2048 + entries.len() * 4096);
+    let _ = write!(
+        xml,
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n\
+         <feed xmlns=\"http://www.w3.org/2005/Atom\" xml:base=\"{base}\">\n\
+         <id>{own}</id>\n<title>{title}</title>\n<updated>{updated}</updated>\n\
+         <link rel=\"self\" type=\"application/atom+xml\" href=\"{own}\"/>\n\
+         <link rel=\"alternate\" type=\"text/html\" href=\"{page}\"/>\n\
+         <author><name>{author}</name></author>\n<generator>Conduit</generator>\n",
+        base = escape(&site.absolute("/")),
+        title = escape(&channel.title),
+        updated = newest.unwrap_or(Timestamp(0)).to_rfc3339(),
+        page = escape(&site.absolute(&channel.page)),
+        author = escape(&channel.author),
+    );
+    let authority = tag_authority(&site.origin);
+    for FeedEntry { id, article } in entries {
+        let _ = write!(
+            xml,
+            "<entry>\n<id>tag:{authority},2026:article:{id}</id>\n<title>{title}</title>\n\
+             <link rel=\"alternate\" type=\"text/html\" href=\"{href}\"/>\n\
+             <published>{published}</published>\n<updated>{updated}</updated>\n\
+             <author><name>{name}</name><uri>{profile}</uri></author>\n",
+            title = escape(&article.title),
+            href = escape(&site.absolute(&format!("/article/{}", article.slug))),
+            published = article.created_at.to_rfc3339(),
+            updated = article.updated_at.to_rfc3339(),
+            name = escape(&article.author.username),
+            profile = escape(&site.absolute(&format!("/profile/{}", article.author.username))),
+        );
+        for tag in &article.tag_list {
+            let _ = writeln!(xml, "<category term=\"{}\"/>", escape(tag));
+        }
+        if !article.description.is_empty() {
+            let _ = writeln!(xml, "<summary>{}</summary>", escape(&article.description));
+        }
+        let body = article.body.as_deref().unwrap_or_default();
+        let _ = write!(
+            xml,
+            "<content type=\"html\">{}</content>\n</entry>\n",
+            escape(&to_safe_html(body))
+        );
+    }
+    xml.push_str("</feed>\n");
+    xml
+}
+
+/// The authority of entries' `tag:` ids (RFC 4151): the origin's host name,
+/// so ids stay the same when slugs change with titles.
+fn tag_authority(origin: &str) -> String {
+    let host = origin.split("://").nth(1).unwrap_or_default();
+    let host = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    if !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    {
+        host.to_ascii_lowercase()
+    } else {
+        "localhost".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_ids_name_the_host_without_port() {
+        assert_eq!(
+            tag_authority("https://Blog.Example.com"),
+            "blog.example.com"
+        );
+        assert_eq!(tag_authority("http://127.0.0.1:8080"), "127.0.0.1");
+        assert_eq!(tag_authority("http://[::1]:8080"), "localhost");
+    }
+}
