@@ -17,6 +17,7 @@ mod layering;
 mod ops;
 mod pg_only;
 mod profiles;
+mod readers;
 mod store_suite;
 mod tags;
 mod traces;

@@ -5,8 +5,9 @@
 use std::sync::Arc;
 
 use conduit::domain::article::{ArticleChanges, ArticleFilter, NewArticle, Page};
+use conduit::domain::search::{SearchQuery, RANKED_MAX};
 use conduit::domain::user::{NewUser, UserChanges};
-use conduit::domain::views::{ArticleView, UserRecord};
+use conduit::domain::views::{ArticleView, FeedEntry, SitemapEntry, UserRecord};
 use conduit::store::{self, DatabaseUrl, Entity, Store, StoreError, UniqueKey};
 
 const OPTIONS: store::PoolOptions = store::PoolOptions {
@@ -709,6 +710,140 @@ fn deep_pages_are_the_same_rows_as_a_walk_from_the_start(store: &dyn Store) {
     }
 }
 
+/// Only the newest `RANKED_MAX` matches are ranked and counted: a search
+/// costs the same however many articles match.
+fn search_ranks_and_counts_the_newest_matches_only(store: &dyn Store) {
+    let alice = user(store, "alice");
+    let bob = user(store, "bob");
+    let total = RANKED_MAX + 5;
+    let mut newest = Vec::new();
+    for i in 0..total {
+        let author = if i % 2 == 0 { &alice } else { &bob };
+        // The oldest article matches best (the word in its title); it is
+        // not among the newest RANKED_MAX, so it is never shown.
+        let title = if i == 0 {
+            "common word".to_owned()
+        } else {
+            format!("entry {i}")
+        };
+        let new = NewArticle::parse(Some(&title), Some(""), Some("common text"), Some(&[]))
+            .expect("valid article");
+        newest.push(store::create_article(store, author.id, &new).unwrap().slug);
+    }
+    newest.reverse();
+    let query = SearchQuery::parse("common").unwrap();
+    let page = store
+        .search_articles(
+            None,
+            &query,
+            Page {
+                limit: 100,
+                offset: 0,
+            },
+        )
+        .unwrap();
+    assert_eq!(page.articles_count, RANKED_MAX, "counted up to the cap");
+    assert_eq!(
+        slugs(&page.articles),
+        newest[..100].iter().map(String::as_str).collect::<Vec<_>>(),
+        "equal scores: newest first"
+    );
+    let last = store
+        .search_articles(
+            None,
+            &query,
+            Page {
+                limit: 100,
+                offset: RANKED_MAX - 1,
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        slugs(&last.articles),
+        [newest[RANKED_MAX as usize - 1].as_str()]
+    );
+}
+
+/// Feeds read whole articles (bodies included) of one list, newest first,
+/// with the ids that name them for good.
+fn entry_slugs(entries: &[FeedEntry]) -> Vec<&str> {
+    entries.iter().map(|e| e.article.slug.as_str()).collect()
+}
+
+fn latest_articles_are_whole_and_newest_first(store: &dyn Store) {
+    let alice = user(store, "alice");
+    let bob = user(store, "bob");
+    let a1 = article(store, &alice, "A one", &["x"]);
+    let b1 = article(store, &bob, "B one", &["x", "y"]);
+    let a2 = article(store, &alice, "A two", &["y"]);
+    let everything = store.latest_articles(&all(), 20).unwrap();
+    assert_eq!(entry_slugs(&everything), [&*a2.slug, &b1.slug, &a1.slug]);
+    assert!(everything
+        .iter()
+        .all(|e| e.article.body.as_deref() == Some("body")));
+    assert!(
+        everything.windows(2).all(|w| w[0].id > w[1].id),
+        "ids descend"
+    );
+    let tagged = ArticleFilter {
+        tag: Some("x".into()),
+        ..all()
+    };
+    assert_eq!(
+        entry_slugs(&store.latest_articles(&tagged, 20).unwrap()),
+        [&*b1.slug, &a1.slug]
+    );
+    let by_alice = ArticleFilter {
+        author: Some("ALICE".into()),
+        ..all()
+    };
+    assert_eq!(
+        entry_slugs(&store.latest_articles(&by_alice, 1).unwrap()),
+        [&*a2.slug]
+    );
+    let nobody = ArticleFilter {
+        author: Some("nobody".into()),
+        ..all()
+    };
+    assert!(store.latest_articles(&nobody, 20).unwrap().is_empty());
+}
+
+/// The sitemap's pages are ranges of ids; the newest ids bound them.
+fn sitemap_pages_are_id_ranges(store: &dyn Store) {
+    assert_eq!(store.newest_ids().unwrap(), (0, 0));
+    let alice = user(store, "alice");
+    let bob = user(store, "bob");
+    let a1 = article(store, &alice, "A one", &[]);
+    let b1 = article(store, &bob, "B one", &[]);
+    let (articles, users) = store.newest_ids().unwrap();
+    assert!(articles >= 2 && users >= 2, "{articles} {users}");
+    let keys = |entries: Vec<SitemapEntry>| -> Vec<String> {
+        entries
+            .into_iter()
+            .map(|e| {
+                assert!(e.updated_at.is_some());
+                e.key
+            })
+            .collect()
+    };
+    assert_eq!(
+        keys(store.sitemap_articles(0..articles + 1).unwrap()),
+        [a1.slug.clone(), b1.slug.clone()]
+    );
+    assert_eq!(
+        keys(store.sitemap_articles(articles..articles + 1).unwrap()),
+        [b1.slug.as_str()]
+    );
+    assert!(store
+        .sitemap_articles(articles + 1..articles + 100)
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        keys(store.sitemap_profiles(0..users + 1).unwrap()),
+        ["alice", "bob"]
+    );
+}
+
 fn migrations_apply_once_and_report_the_version(store: &dyn Store) {
     let version = store.schema_version().unwrap();
     assert!(version >= 1);
@@ -742,4 +877,7 @@ store_tests!(
     counts_stay_exact_through_writes_edits_and_deletes,
     counts_stay_exact_under_concurrent_writes_and_deletes,
     deep_pages_are_the_same_rows_as_a_walk_from_the_start,
+    search_ranks_and_counts_the_newest_matches_only,
+    latest_articles_are_whole_and_newest_first,
+    sitemap_pages_are_id_ranges,
 );

@@ -110,11 +110,11 @@ pub(super) fn search(
         ARTICLE_LIST_COLUMNS_ANONYMOUS
     };
     let sql = format!(
-        "WITH hits AS (SELECT id, search FROM articles WHERE search @@ $2::tsquery \
+        "WITH hits AS (SELECT id, search FROM articles WHERE search @@ $2::text::tsquery \
          ORDER BY id DESC LIMIT $3), \
          total AS (SELECT count(*) AS n FROM hits), \
          page AS (SELECT id, row_number() OVER (ORDER BY score DESC, id DESC) AS ord \
-         FROM (SELECT id, ts_rank(search, $2::tsquery) AS score FROM hits) ranked \
+         FROM (SELECT id, ts_rank(search, $2::text::tsquery) AS score FROM hits) ranked \
          ORDER BY score DESC, id DESC LIMIT $4 OFFSET $5) \
          {columns}, total.n FROM total LEFT JOIN \
          (page CROSS JOIN LATERAL {PAGE_ARTICLE} CROSS JOIN LATERAL {AUTHOR_OF_A}) ON true \

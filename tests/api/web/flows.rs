@@ -15,6 +15,7 @@ browser_tests!(
     lists_page_through_more_than_ten_articles,
     stored_scripts_never_run,
     a_cross_site_form_post_is_refused_and_changes_nothing,
+    a_reader_searches_from_the_navigation_bar,
 );
 
 /// Signs up through the form; the navigation bar then names the user.
@@ -482,6 +483,57 @@ async fn a_guest_sent_to_sign_in_comes_back_to_the_page(app: TestApp) {
         b.expect_text(".nav .me", "rosa").await?;
         b.click("form.favorite button").await?;
         b.expect_text("form.favorite button.on .count", "1").await?;
+        Ok(())
+    })
+    .await;
+}
+
+/// The search box in the navigation bar, without JavaScript: Enter
+/// submits it, the results mark the matched words, the query stays in the
+/// box, pages link on, and a query with no words says why on the page.
+async fn a_reader_searches_from_the_navigation_bar(app: TestApp) {
+    let author = app.register("writer").await;
+    for n in 1..=11 {
+        app.create_article(&author, &format!("Dragon tale {n}"), &["myth"])
+            .await;
+    }
+    app.create_article(&author, "Gardening", &["plants"]).await;
+    in_browser("search", &app, |b| async move {
+        b.goto("/").await?;
+        b.fill("nav form.search input[name=q]", "dragon tale\n")
+            .await?;
+        b.expect_path("/search?q=dragon+tale").await?;
+        b.expect_text(".results-heading", "11 articles matching")
+            .await?;
+        ensure!(b.find_all(".preview").await?.len() == 10, "ten to a page");
+        ensure!(
+            b.texts(".preview h2 mark").await?[..2] == ["Dragon", "tale"],
+            "matched words are marked"
+        );
+        let typed = b
+            .find("nav form.search input[name=q]")
+            .await?
+            .prop("value")
+            .await?;
+        ensure!(
+            typed.as_deref() == Some("dragon tale"),
+            "the query stays: {typed:?}"
+        );
+        b.click(".pagination li:nth-child(2) a").await?;
+        b.expect_path("/search?q=dragon%20tale&page=2").await?;
+        ensure!(
+            b.find_all(".preview").await?.len() == 1,
+            "the eleventh on page 2"
+        );
+        b.fill("form.search-page input[name=q]", "garden\n").await?;
+        b.expect_text(".preview h2", "Gardening").await?;
+        b.fill("form.search-page input[name=q]", "\"*\"\n").await?;
+        b.expect_text(".error-messages", "at least one word")
+            .await?;
+        b.fill("form.search-page input[name=q]", "unicorns\n")
+            .await?;
+        b.expect_text(".empty", "No article contains every word")
+            .await?;
         Ok(())
     })
     .await;
