@@ -94,7 +94,8 @@ def deep_page(base):
 
 def workloads(seed, folder, base):
     """(name, path, lua script or None, is_read) for each workload. A path that
-    is a function is called (with base) just before its workload runs."""
+    is a function is called (with base) just before its workload runs, and so
+    is a script that is one (without arguments)."""
     tokens = "{" + ",".join(lua_string(t) for t in seed["tokens"]) + "}"
     users = "{" + ",".join(lua_string(u) for u in seed["users"]) + "}"
     # Each wrk thread and connection picks tokens round-robin.
@@ -199,14 +200,33 @@ end
          with_cookie("profile_cookie", f"/profile/{author}"), True),
         ("page's API: articles by author, 10, with token", f"/api/articles?author={author}&limit=10",
          with_token("author_token", f"/api/articles?author={author}&limit=10"), True),
+        # Search (SEARCH): a word in every article, a word in about one in
+        # eight (a tag's name, in tags and titles), a word in one title, and
+        # two words together; each beside the plain list.
+        ("search, one word in every article", "/api/articles?q=lorem&limit=20", None, True),
+        ("search, one word in 1 of 8", "/api/articles?q=tag07&limit=20", None, True),
+        ("search, one word in one article", "/api/articles?q=0500&limit=20", None, True),
+        ("search, two words", "/api/articles?q=ipsum+tag07&limit=20", None, True),
+        # The blog's Atom feed (20 whole articles), and a reader polling it.
+        ("Atom feed", "/atom.xml", None, True),
+        # The ETag is read just before the workload runs: the feed changes
+        # as the data grows.
+        ("Atom feed, If-None-Match", "/atom.xml",
+         lambda: with_headers("atom_revalidate", {"If-None-Match": list_etag(base, "/atom.xml")}, count_statuses),
+         True),
         ("create article", "/api/articles", write_script(folder, "create", create), False),
         ("login", "/api/users/login", write_script(folder, "login", login), False),
     ]
 
 
+# The searches, each compared with the plain list ("list articles").
+SEARCH = ["search, one word in every article", "search, one word in 1 of 8",
+          "search, one word in one article", "search, two words"]
+
 # The workloads that run again at each further data size.
 LIST = ["list articles", "list articles, with token", "list by tag", "feed", "list by author",
-        "list favorited by a user", "list articles, deep page"]
+        "list favorited by a user", "list articles, deep page"] + SEARCH + [
+        "Atom feed", "Atom feed, If-None-Match"]
 
 # The list as it travels: plain, compressed, revalidated.
 WIRE = [
@@ -448,6 +468,8 @@ def measure(base, pid, workload, args, sampler, database_cpu):
     name, path, script, is_read = workload
     if callable(path):
         path = path(base)
+    if callable(script):
+        script = script()
     run_wrk(base, path, script, args.warmup, args.connections)
     sampler.active = is_read
     cpu_before, database_before = cpu_seconds(pid), database_cpu()
@@ -632,6 +654,7 @@ def main():
         limit = (os.cpu_count() or 1) * 1000 / login["cpu_ms_per_request"]
         print(f"\nlogin: {login['rps']:.1f} req/s; {login['cpu_ms_per_request']:.1f} ms of server CPU per login "
               f"on {os.cpu_count()} cores bounds it at {limit:.1f} req/s ({100 * login['rps'] / limit:.0f} % of that)")
+    print_search(setup, sizes, results)
     if len(sizes) > 1:
         print_growth(setup, sizes, articles_at, peaks, results, database_columns)
     if args.json:
@@ -642,6 +665,23 @@ def main():
                        "peak_rss_mib_at_size": {str(s): kib / 1024 for s, kib in peaks.items()},
                        "results": results}, f)
     sys.exit(1 if failed else 0)
+
+
+def print_search(setup, sizes, results):
+    """Each search and the Atom feed beside the plain list, at each size."""
+    at = {(r["name"], r["size"]): r for r in results if not r["errors"]}
+    rows = [(name, size) for size in sizes for name in SEARCH + ["Atom feed", "Atom feed, If-None-Match"]
+            if (name, size) in at and ("list articles", size) in at]
+    if not rows:
+        return
+    print(f"\n### {setup}: search and the Atom feed beside the list of 20\n")
+    print("| articles | workload | req/s | share of the list's req/s | p50 ms | p99 ms | server CPU ms/req |")
+    print("|---:|---|---:|---:|---:|---:|---:|")
+    for name, size in rows:
+        r, plain = at[(name, size)], at[("list articles", size)]
+        revalidated = f" ({100 * r['not_modified']:.0f} % 304)" if r.get("not_modified") is not None else ""
+        print(f"| {r['articles']} | {name}{revalidated} | {r['rps']:.0f} | {100 * r['rps'] / plain['rps']:.0f} % | "
+              f"{r['p50']:.2f} | {r['p99']:.2f} | {r['cpu_ms_per_request']:.3f} |")
 
 
 def print_growth(setup, sizes, articles_at, peaks, results, database_columns):

@@ -7,6 +7,10 @@
 //! builds its query from these words alone. Operators, quotes and
 //! punctuation in a query are therefore plain separators.
 
+use std::cmp::Reverse;
+
+use super::article::Page;
+
 /// The longest query accepted, in characters.
 pub const QUERY_MAX: usize = 256;
 /// The most words a query may have.
@@ -19,12 +23,51 @@ pub const PREFIX_FROM: usize = 3;
 /// this many: its cost stays flat however many articles match.
 pub const RANKED_MAX: i64 = 1000;
 
+/// What a matched word is worth, by where it is: the title above the tags,
+/// the description, and the body (which holds every word the others do
+/// not, since the article matched).
+const IN_TITLE: u32 = 8;
+const IN_TAGS: u32 = 4;
+const IN_DESCRIPTION: u32 = 2;
+const IN_BODY: u32 = 1;
+
+/// A matching article as ranking sees it: its short fields (the body is
+/// never read to rank).
+#[derive(Clone, Debug)]
+pub struct Hit {
+    pub id: i64,
+    pub title: String,
+    pub description: String,
+    pub tags: Vec<String>,
+}
+
 /// One word of a query, lower case, letters and digits only.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Word {
     pub text: String,
     /// Whether it also matches words it begins.
     pub prefix: bool,
+}
+
+/// The ids of `page` of ranked hits.
+pub fn page_ids(hits: &[Hit], page: Page) -> Vec<i64> {
+    hits.iter()
+        .skip(usize::try_from(page.offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(page.limit).unwrap_or(0))
+        .map(|hit| hit.id)
+        .collect()
+}
+
+impl Word {
+    /// Whether a word of a text (as [`words`] cuts it) is this one.
+    fn matches(&self, word: &str) -> bool {
+        let word = word.to_lowercase();
+        if self.prefix {
+            word.starts_with(&self.text)
+        } else {
+            word == self.text
+        }
+    }
 }
 
 /// A query that passed every rule: one to [`WORDS_MAX`] distinct words, all
@@ -101,16 +144,35 @@ impl SearchQuery {
         text
     }
 
+    /// Orders matching articles best first: each query word scores by the
+    /// best field it is in ([`IN_TITLE`] and so on), and equal scores go
+    /// newest first. The same order on every backend: they only find the
+    /// matches.
+    pub fn rank(&self, hits: &mut [Hit]) {
+        hits.sort_by_cached_key(|hit| (Reverse(self.score(hit)), Reverse(hit.id)));
+    }
+
+    fn score(&self, hit: &Hit) -> u32 {
+        self.words
+            .iter()
+            .map(|word| {
+                let within = |text: &str| words(text).any(|(_, w)| word.matches(w));
+                if within(&hit.title) {
+                    IN_TITLE
+                } else if hit.tags.iter().any(|t| within(t)) {
+                    IN_TAGS
+                } else if within(&hit.description) {
+                    IN_DESCRIPTION
+                } else {
+                    IN_BODY
+                }
+            })
+            .sum()
+    }
+
     /// Whether `word` (as [`words`] cuts it) is one this query matches.
     fn matches(&self, word: &str) -> bool {
-        let word = word.to_lowercase();
-        self.words.iter().any(|w| {
-            if w.prefix {
-                word.starts_with(&w.text)
-            } else {
-                word == w.text
-            }
-        })
+        self.words.iter().any(|w| w.matches(word))
     }
 
     /// `text` cut into runs, each marked with whether it is a matched
@@ -173,6 +235,38 @@ mod tests {
             query.to_syntax(|w| format!("'{w}'"), ":*", " & "),
             "'to' & 'train':* & 'dragons':*"
         );
+    }
+
+    #[test]
+    fn matches_rank_by_where_their_words_are_then_newest_first() {
+        let hit = |id, title: &str, description: &str, tags: &[&str]| Hit {
+            id,
+            title: title.into(),
+            description: description.into(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+        };
+        let mut hits = vec![
+            hit(1, "Old dragons", "", &[]),
+            hit(2, "Cooking", "", &[]),
+            hit(3, "Gardening", "About dragons", &[]),
+            hit(4, "Rust", "", &["dragons"]),
+            hit(5, "Newer dragon tale", "", &[]),
+            hit(6, "Lunch", "", &[]),
+        ];
+        SearchQuery::parse("dragon").unwrap().rank(&mut hits);
+        let order: Vec<i64> = hits.iter().map(|h| h.id).collect();
+        assert_eq!(
+            order,
+            [5, 1, 4, 3, 6, 2],
+            "title, tags, description, body; newest first"
+        );
+        // Two words: both in the title beats one in the title.
+        let mut hits = vec![
+            hit(1, "Dragon tale", "", &[]),
+            hit(2, "Dragon", "tale", &[]),
+        ];
+        SearchQuery::parse("dragon tale").unwrap().rank(&mut hits);
+        assert_eq!(hits[0].id, 1);
     }
 
     #[test]

@@ -102,6 +102,19 @@ pub fn document(
     last_modified: Option<Timestamp>,
 ) -> Response {
     let tag = weak_tag(body.as_bytes());
+    document_tagged(headers, content_type, tag, last_modified, || body)
+}
+
+/// [`document`] for a body that costs more to make than its inputs cost to
+/// hash: `tag` ([`TagOf`] those inputs) answers a reader who holds it
+/// current, and only others get the body `render` makes.
+pub fn document_tagged(
+    headers: &HeaderMap,
+    content_type: &'static str,
+    tag: String,
+    last_modified: Option<Timestamp>,
+    render: impl FnOnce() -> String,
+) -> Response {
     let modified_secs = last_modified.map(|t| t.0.div_euclid(1000));
     let current = match headers.get(IF_NONE_MATCH) {
         Some(_) => {
@@ -124,7 +137,7 @@ pub fn document(
     let mut response = if current {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        let mut response = Response::new(body.into());
+        let mut response = Response::new(render().into());
         response
             .headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -146,6 +159,23 @@ pub fn document(
     );
     headers.append(VARY, HeaderValue::from_static("accept-encoding"));
     response
+}
+
+/// A weak tag for a document made from the parts given alone (each
+/// hashed with its length, so parts cannot run into each other).
+#[derive(Default)]
+pub struct TagOf(Sha256);
+
+impl TagOf {
+    pub fn part(&mut self, part: &[u8]) -> &mut Self {
+        self.0.update((part.len() as u64).to_le_bytes());
+        self.0.update(part);
+        self
+    }
+
+    pub fn finish(self) -> String {
+        hex_tag(&self.0.finalize())
+    }
 }
 
 /// IMF-fixdate, the one form of HTTP date a server sends.
@@ -179,8 +209,12 @@ fn is_json(response: &Response) -> bool {
 /// `W/"…"`: the first 128 bits of the body's SHA-256. Weak, because the
 /// same tag stands for the body whatever its content coding (gzip, br).
 fn weak_tag(body: &[u8]) -> String {
+    hex_tag(&Sha256::digest(body))
+}
+
+/// `W/"…"` of a digest's first 128 bits.
+fn hex_tag(digest: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = Sha256::digest(body);
     let mut tag = String::with_capacity(36);
     tag.push_str("W/\"");
     for byte in &digest[..16] {

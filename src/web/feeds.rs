@@ -109,10 +109,58 @@ async fn author_feed(call: Call) -> Reply {
     Ok(answer(&call, &channel, &entries))
 }
 
+/// The feed, or 304 for a reader who holds it: the tag is a hash of what
+/// the feed is made from, so a poll that finds nothing new renders nothing.
 fn answer(call: &Call, channel: &Channel, entries: &[FeedEntry]) -> warp::reply::Response {
     let newest = entries.iter().map(|e| e.article.updated_at).max();
-    let body = render(&call.ctx.site, channel, entries, newest);
-    conditional::document(call.headers(), CONTENT_TYPE, body, newest)
+    let site = &call.ctx.site;
+    conditional::document_tagged(
+        call.headers(),
+        CONTENT_TYPE,
+        tag(site, channel, entries),
+        newest,
+        || render(site, channel, entries, newest),
+    )
+}
+
+/// Everything [`render`] reads, hashed, and the release that renders it.
+fn tag(site: &SiteConfig, channel: &Channel, entries: &[FeedEntry]) -> String {
+    let release = concat!(env!("CARGO_PKG_VERSION"), " ", env!("CONDUIT_GIT_REVISION"));
+    let mut tag = conditional::TagOf::default();
+    for text in [
+        release,
+        &site.origin,
+        &site.base_path,
+        &channel.title,
+        &channel.path,
+        &channel.page,
+        &channel.author,
+    ] {
+        tag.part(text.as_bytes());
+    }
+    for FeedEntry { id, article } in entries {
+        for number in [
+            *id,
+            article.created_at.0,
+            article.updated_at.0,
+            article.tag_list.len() as i64,
+        ] {
+            tag.part(&number.to_le_bytes());
+        }
+        for text in [
+            &article.slug,
+            &article.title,
+            &article.description,
+            article.body.as_deref().unwrap_or_default(),
+            &article.author.username,
+        ]
+        .into_iter()
+        .chain(article.tag_list.iter().map(String::as_str))
+        {
+            tag.part(text.as_bytes());
+        }
+    }
+    tag.finish()
 }
 
 /// The feed document.

@@ -12,7 +12,7 @@ use super::articles::{
 };
 use super::{from_time, viewer_id, Param, Session};
 use crate::domain::article::{ArticleFilter, Page};
-use crate::domain::search::{SearchQuery, RANKED_MAX};
+use crate::domain::search::{page_ids, Hit, SearchQuery, RANKED_MAX};
 use crate::domain::views::{ArticlePage, FeedEntry, SitemapEntry};
 use crate::domain::UserId;
 use crate::store::{StoreError, StoreResult};
@@ -95,44 +95,56 @@ pub(super) fn feed(
     page_from_rows(&s.query(&sql, &[&Some(viewer.0), &page.limit, &page.offset])?)
 }
 
-/// A search as one statement: the newest matches (at most `$3`) from the
-/// GIN index, their total, and the page ranked by `ts_rank` (ties: newest
-/// first), its rows read by primary key.
+/// A search: the newest matches (at most [`RANKED_MAX`]) from the GIN
+/// index with the short fields that rank them, ranked by
+/// [`SearchQuery::rank`], then the page's rows by primary key in rank order.
 pub(super) fn search(
     s: &mut Session<'_, Client>,
     viewer: Option<UserId>,
     query: &SearchQuery,
     page: Page,
 ) -> StoreResult<ArticlePage> {
+    // Planned for its words each time: a word in most articles is best
+    // found by walking the newest rows, a rare one through the index, and
+    // a generic plan cannot tell them apart.
+    let mut hits: Vec<Hit> = s
+        .query_planned_for(
+            "SELECT id, title, description, tag_list FROM articles \
+             WHERE search @@ $1::text::tsquery ORDER BY id DESC LIMIT $2",
+            &[&tsquery(query), &RANKED_MAX],
+        )?
+        .iter()
+        .map(|row| Hit {
+            id: row.get(0),
+            title: row.get(1),
+            description: row.get(2),
+            tags: row.get(3),
+        })
+        .collect();
+    query.rank(&mut hits);
+    let ids = page_ids(&hits, page);
     let columns = if viewer.is_some() {
         ARTICLE_LIST_COLUMNS
     } else {
         ARTICLE_LIST_COLUMNS_ANONYMOUS
     };
     let sql = format!(
-        "WITH hits AS (SELECT id, search FROM articles WHERE search @@ $2::text::tsquery \
-         ORDER BY id DESC LIMIT $3), \
-         total AS (SELECT count(*) AS n FROM hits), \
-         page AS (SELECT id, row_number() OVER (ORDER BY score DESC, id DESC) AS ord \
-         FROM (SELECT id, ts_rank(search, $2::text::tsquery) AS score FROM hits) ranked \
-         ORDER BY score DESC, id DESC LIMIT $4 OFFSET $5) \
-         {columns}, total.n FROM total LEFT JOIN \
-         (page CROSS JOIN LATERAL {PAGE_ARTICLE} CROSS JOIN LATERAL {AUTHOR_OF_A}) ON true \
+        "WITH page AS (SELECT id, ord FROM unnest($2::bigint[]) WITH ORDINALITY AS p (id, ord)) \
+         {columns} FROM page CROSS JOIN LATERAL {PAGE_ARTICLE} CROSS JOIN LATERAL {AUTHOR_OF_A} \
          ORDER BY page.ord"
     );
-    // Planned for its words each time: a word in most articles is best
-    // found by walking the newest rows, a rare one through the index, and
-    // a generic plan cannot tell them apart.
-    page_from_rows(&s.query_planned_for(
-        &sql,
-        &[
-            &viewer_id(viewer),
-            &tsquery(query),
-            &RANKED_MAX,
-            &page.limit,
-            &page.offset,
-        ],
-    )?)
+    let articles = match ids.is_empty() {
+        true => Vec::new(),
+        false => s
+            .query(&sql, &[&viewer_id(viewer), &ids])?
+            .iter()
+            .map(article_from_row)
+            .collect(),
+    };
+    Ok(ArticlePage {
+        articles,
+        articles_count: hits.len() as i64,
+    })
 }
 
 /// The tsquery for `query`: every word as a quoted lexeme (so nothing in

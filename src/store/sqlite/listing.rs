@@ -11,7 +11,7 @@ use super::articles::{
     ARTICLE_LIST_COLUMNS_ANONYMOUS,
 };
 use crate::domain::article::{ArticleFilter, Page};
-use crate::domain::search::{SearchQuery, RANKED_MAX};
+use crate::domain::search::{page_ids, Hit, SearchQuery, RANKED_MAX};
 use crate::domain::views::{ArticlePage, ArticleView, FeedEntry, SitemapEntry, Timestamp};
 use crate::domain::UserId;
 use crate::store::{StoreError, StoreResult};
@@ -29,14 +29,15 @@ pub(super) fn feed(tx: &Transaction<'_>, viewer: UserId, page: Page) -> StoreRes
     article_page(tx, Some(viewer), &feed_query(), page)
 }
 
-/// The newest matches with their score (bm25: lower is better), one
-/// query on the index alone; the weights rank a match in the title above
-/// one in the tags, the description and the body (columns in V7's order).
-const SEARCH_HITS: &str = "SELECT rowid, bm25(article_search, 10.0, 2.0, 1.0, 4.0) \
-     FROM article_search WHERE article_search MATCH :match ORDER BY rowid DESC LIMIT :ranked";
+/// The newest matches (at most `:ranked`), found by the index alone and
+/// newest first, with the short fields that rank them.
+const SEARCH_HITS: &str = "SELECT a.id, a.title, a.description, a.tag_list FROM \
+     (SELECT rowid AS id FROM article_search WHERE article_search MATCH :match \
+     ORDER BY rowid DESC LIMIT :ranked) h CROSS JOIN articles a ON a.id = h.id";
 
-/// A search: its hits are ranked here (at most [`RANKED_MAX`] of them), then
-/// the page's rows are read by primary key in rank order.
+/// A search: the newest matches (at most [`RANKED_MAX`]) ranked by
+/// [`SearchQuery::rank`], then the page's rows read by primary key in rank
+/// order.
 pub(super) fn search(
     tx: &Transaction<'_>,
     viewer: Option<UserId>,
@@ -47,16 +48,25 @@ pub(super) fn search(
         .prepare_cached(SEARCH_HITS)?
         .query_map(
             named_params! {":match": fts5_match(query), ":ranked": RANKED_MAX},
-            |row| Ok((row.get::<_, i64>(0)?, row.get::<_, f64>(1)?)),
+            |row| {
+                let tags: String = row.get(3)?;
+                Ok(Hit {
+                    id: row.get(0)?,
+                    title: row.get(1)?,
+                    description: row.get(2)?,
+                    tags: serde_json::from_str(&tags).map_err(|e| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            3,
+                            rusqlite::types::Type::Text,
+                            Box::new(e),
+                        )
+                    })?,
+                })
+            },
         )?
         .collect::<Result<Vec<_>, _>>()?;
-    hits.sort_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
-    let ids: Vec<i64> = hits
-        .iter()
-        .skip(usize::try_from(page.offset).unwrap_or(usize::MAX))
-        .take(usize::try_from(page.limit).unwrap_or(0))
-        .map(|(id, _)| *id)
-        .collect();
+    query.rank(&mut hits);
+    let ids = page_ids(&hits, page);
     Ok(ArticlePage {
         articles: by_ids(tx, viewer, &ids, ArticleColumns::List)?
             .into_iter()
