@@ -6,6 +6,10 @@
 //! run of letters and digits, compared in lower case), and each backend
 //! builds its query from these words alone. Operators, quotes and
 //! punctuation in a query are therefore plain separators.
+//!
+//! Words match whole words only. A prefix would match every word it begins,
+//! and both backends then read every article holding any of them before
+//! they can return the newest: a search's cost would grow with the blog.
 
 use std::cmp::Reverse;
 
@@ -15,10 +19,6 @@ use super::article::Page;
 pub const QUERY_MAX: usize = 256;
 /// The most words a query may have.
 pub const WORDS_MAX: usize = 16;
-/// Words at least this long also match longer words they begin
-/// (`dragon` finds `dragons`); shorter ones match whole words only, which
-/// keeps one-letter queries from matching most of the index.
-pub const PREFIX_FROM: usize = 3;
 /// A search ranks the newest this many matching articles, and counts up to
 /// this many: its cost stays flat however many articles match.
 pub const RANKED_MAX: i64 = 1000;
@@ -41,14 +41,6 @@ pub struct Hit {
     pub tags: Vec<String>,
 }
 
-/// One word of a query, lower case, letters and digits only.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Word {
-    pub text: String,
-    /// Whether it also matches words it begins.
-    pub prefix: bool,
-}
-
 /// The ids of `page` of ranked hits.
 pub fn page_ids(hits: &[Hit], page: Page) -> Vec<i64> {
     hits.iter()
@@ -58,23 +50,12 @@ pub fn page_ids(hits: &[Hit], page: Page) -> Vec<i64> {
         .collect()
 }
 
-impl Word {
-    /// Whether a word of a text (as [`words`] cuts it) is this one.
-    fn matches(&self, word: &str) -> bool {
-        let word = word.to_lowercase();
-        if self.prefix {
-            word.starts_with(&self.text)
-        } else {
-            word == self.text
-        }
-    }
-}
-
 /// A query that passed every rule: one to [`WORDS_MAX`] distinct words, all
 /// of which an article must contain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SearchQuery {
-    words: Vec<Word>,
+    /// Lower case, letters and digits only.
+    words: Vec<String>,
 }
 
 /// The words of `text` as both backends index them: runs of alphanumeric
@@ -105,14 +86,12 @@ impl SearchQuery {
         if raw.chars().count() > QUERY_MAX {
             return Err(format!("q is too long (maximum is {QUERY_MAX} characters)"));
         }
-        let mut found: Vec<Word> = Vec::new();
+        let mut found: Vec<String> = Vec::new();
         for (_, word) in words(raw) {
-            let text = word.to_lowercase();
-            if found.iter().any(|w| w.text == text) {
-                continue;
+            let word = word.to_lowercase();
+            if !found.contains(&word) {
+                found.push(word);
             }
-            let prefix = text.chars().count() >= PREFIX_FROM;
-            found.push(Word { text, prefix });
         }
         if found.is_empty() {
             return Err("q must contain at least one word (letters or digits)".into());
@@ -123,25 +102,15 @@ impl SearchQuery {
         Ok(SearchQuery { words: found })
     }
 
-    pub fn words(&self) -> &[Word] {
+    pub fn words(&self) -> &[String] {
         &self.words
     }
 
-    /// The query in a backend's syntax: each word as `quote` writes it
-    /// (so nothing in it is syntax), `prefix` after the words that match
-    /// as prefixes, all joined by `and`.
-    pub fn to_syntax(&self, quote: impl Fn(&str) -> String, prefix: &str, and: &str) -> String {
-        let mut text = String::new();
-        for (i, word) in self.words.iter().enumerate() {
-            if i > 0 {
-                text.push_str(and);
-            }
-            text.push_str(&quote(&word.text));
-            if word.prefix {
-                text.push_str(prefix);
-            }
-        }
-        text
+    /// The query in a backend's syntax: each word as `quote` writes it (so
+    /// nothing in it is syntax), all joined by `and`.
+    pub fn to_syntax(&self, quote: impl Fn(&str) -> String, and: &str) -> String {
+        let quoted: Vec<String> = self.words.iter().map(|word| quote(word)).collect();
+        quoted.join(and)
     }
 
     /// Orders matching articles best first: each query word scores by the
@@ -156,7 +125,7 @@ impl SearchQuery {
         self.words
             .iter()
             .map(|word| {
-                let within = |text: &str| words(text).any(|(_, w)| word.matches(w));
+                let within = |text: &str| words(text).any(|(_, w)| w.to_lowercase() == *word);
                 if within(&hit.title) {
                     IN_TITLE
                 } else if hit.tags.iter().any(|t| within(t)) {
@@ -172,7 +141,8 @@ impl SearchQuery {
 
     /// Whether `word` (as [`words`] cuts it) is one this query matches.
     fn matches(&self, word: &str) -> bool {
-        self.words.iter().any(|w| w.matches(word))
+        let word = word.to_lowercase();
+        self.words.contains(&word)
     }
 
     /// `text` cut into runs, each marked with whether it is a matched
@@ -200,12 +170,8 @@ impl SearchQuery {
 mod tests {
     use super::*;
 
-    fn texts(query: &SearchQuery) -> Vec<(&str, bool)> {
-        query
-            .words()
-            .iter()
-            .map(|w| (w.text.as_str(), w.prefix))
-            .collect()
+    fn texts(query: &SearchQuery) -> Vec<&str> {
+        query.words().iter().map(String::as_str).collect()
     }
 
     #[test]
@@ -214,17 +180,7 @@ mod tests {
             SearchQuery::parse("  Rust's \"borrow\"-checker, Été AND tag07 OR -x*").unwrap();
         assert_eq!(
             texts(&query),
-            vec![
-                ("rust", true),
-                ("s", false),
-                ("borrow", true),
-                ("checker", true),
-                ("été", true),
-                ("and", true),
-                ("tag07", true),
-                ("or", false),
-                ("x", false),
-            ]
+            vec!["rust", "s", "borrow", "checker", "été", "and", "tag07", "or", "x"]
         );
     }
 
@@ -232,8 +188,8 @@ mod tests {
     fn queries_are_written_in_a_backends_syntax_word_by_word() {
         let query = SearchQuery::parse("to train dragons").unwrap();
         assert_eq!(
-            query.to_syntax(|w| format!("'{w}'"), ":*", " & "),
-            "'to' & 'train':* & 'dragons':*"
+            query.to_syntax(|w| format!("'{w}'"), " & "),
+            "'to' & 'train' & 'dragons'"
         );
     }
 
@@ -250,10 +206,10 @@ mod tests {
             hit(2, "Cooking", "", &[]),
             hit(3, "Gardening", "About dragons", &[]),
             hit(4, "Rust", "", &["dragons"]),
-            hit(5, "Newer dragon tale", "", &[]),
+            hit(5, "Newer DRAGONS tale", "", &[]),
             hit(6, "Lunch", "", &[]),
         ];
-        SearchQuery::parse("dragon").unwrap().rank(&mut hits);
+        SearchQuery::parse("dragons").unwrap().rank(&mut hits);
         let order: Vec<i64> = hits.iter().map(|h| h.id).collect();
         assert_eq!(
             order,
@@ -272,7 +228,7 @@ mod tests {
     #[test]
     fn repeated_words_count_once() {
         let query = SearchQuery::parse("Rust rust RUST").unwrap();
-        assert_eq!(texts(&query), vec![("rust", true)]);
+        assert_eq!(texts(&query), vec!["rust"]);
     }
 
     #[test]
@@ -302,8 +258,8 @@ mod tests {
 
     #[test]
     fn highlights_mark_the_matched_words_and_keep_the_rest() {
-        let query = SearchQuery::parse("dragon to").unwrap();
-        let runs = query.highlight("How To train your Dragons, too");
+        let query = SearchQuery::parse("dragons to").unwrap();
+        let runs = query.highlight("How To train your Dragons, too, dragon");
         assert_eq!(
             runs,
             vec![
@@ -311,11 +267,11 @@ mod tests {
                 (true, "To"),
                 (false, " train your "),
                 (true, "Dragons"),
-                (false, ", too"),
+                (false, ", too, dragon"),
             ]
         );
         let joined: String = runs.iter().map(|(_, s)| *s).collect();
-        assert_eq!(joined, "How To train your Dragons, too");
+        assert_eq!(joined, "How To train your Dragons, too, dragon");
         assert_eq!(query.highlight(""), vec![]);
     }
 }

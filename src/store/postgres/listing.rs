@@ -148,11 +148,10 @@ pub(super) fn search(
 }
 
 /// The tsquery for `query`: every word as a quoted lexeme (so nothing in
-/// it is syntax), a prefix where the word allows, all required.
+/// it is syntax), all required.
 fn tsquery(query: &SearchQuery) -> String {
     query.to_syntax(
         |word| format!("'{}'", word.replace('\\', "\\\\").replace('\'', "''")),
-        ":*",
         " & ",
     )
 }

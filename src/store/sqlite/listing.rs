@@ -77,13 +77,9 @@ pub(super) fn search(
 }
 
 /// The FTS5 query for `query`: every word, as a quoted string (so nothing
-/// in it is syntax), a prefix where the word allows.
+/// in it is syntax).
 fn fts5_match(query: &SearchQuery) -> String {
-    query.to_syntax(
-        |word| format!("\"{}\"", word.replace('"', "\"\"")),
-        "*",
-        " AND ",
-    )
+    query.to_syntax(|word| format!("\"{}\"", word.replace('"', "\"\"")), " AND ")
 }
 
 /// Which columns [`by_ids`] reads.
