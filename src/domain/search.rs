@@ -31,14 +31,11 @@ const IN_TAGS: u32 = 4;
 const IN_DESCRIPTION: u32 = 2;
 const IN_BODY: u32 = 1;
 
-/// A matching article as ranking sees it: its short fields (the body is
-/// never read to rank).
-#[derive(Clone, Debug)]
+/// A matching article as ranking sees it: its id and [`SearchQuery::score`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Hit {
     pub id: i64,
-    pub title: String,
-    pub description: String,
-    pub tags: Vec<String>,
+    pub score: u32,
 }
 
 /// The ids of `page` of ranked hits.
@@ -61,23 +58,31 @@ pub struct SearchQuery {
 /// The words of `text` as both backends index them: runs of alphanumeric
 /// characters, lowercased.
 pub fn words(text: &str) -> impl Iterator<Item = (usize, &str)> {
-    let mut start = None;
-    let mut chars = text
-        .char_indices()
-        .chain(std::iter::once((text.len(), ' ')));
+    let mut at = 0;
     std::iter::from_fn(move || {
-        for (at, c) in chars.by_ref() {
-            match (start, c.is_alphanumeric()) {
-                (None, true) => start = Some(at),
-                (Some(from), false) => {
-                    start = None;
-                    return Some((from, &text[from..at]));
-                }
-                _ => {}
+        let start = loop {
+            let (alphanumeric, len) = class_at(text, at)?;
+            if alphanumeric {
+                break at;
             }
+            at += len;
+        };
+        while let Some((true, len)) = class_at(text, at) {
+            at += len;
         }
-        None
+        Some((start, &text[start..at]))
     })
+}
+
+/// Whether the character at byte `at` is a letter or digit, and its
+/// length; `None` at the end. ASCII is decided byte by byte.
+fn class_at(text: &str, at: usize) -> Option<(bool, usize)> {
+    let byte = *text.as_bytes().get(at)?;
+    if byte.is_ascii() {
+        return Some((byte.is_ascii_alphanumeric(), 1));
+    }
+    let c = text.get(at..)?.chars().next()?;
+    Some((c.is_alphanumeric(), c.len_utf8()))
 }
 
 impl SearchQuery {
@@ -113,36 +118,53 @@ impl SearchQuery {
         quoted.join(and)
     }
 
-    /// Orders matching articles best first: each query word scores by the
-    /// best field it is in ([`IN_TITLE`] and so on), and equal scores go
-    /// newest first. The same order on every backend: they only find the
-    /// matches.
-    pub fn rank(&self, hits: &mut [Hit]) {
-        hits.sort_by_cached_key(|hit| (Reverse(self.score(hit)), Reverse(hit.id)));
+    /// Orders matching articles best first: by [`Self::score`], equal
+    /// scores newest first. The same order on every backend: they only
+    /// find the matches.
+    pub fn rank(hits: &mut [Hit]) {
+        hits.sort_unstable_by_key(|hit| (Reverse(hit.score), Reverse(hit.id)));
     }
 
-    fn score(&self, hit: &Hit) -> u32 {
-        self.words
-            .iter()
-            .map(|word| {
-                let within = |text: &str| words(text).any(|(_, w)| w.to_lowercase() == *word);
-                if within(&hit.title) {
-                    IN_TITLE
-                } else if hit.tags.iter().any(|t| within(t)) {
-                    IN_TAGS
-                } else if within(&hit.description) {
-                    IN_DESCRIPTION
-                } else {
-                    IN_BODY
+    /// What a matching article is worth: each word by the best of its short
+    /// fields it is in ([`IN_TITLE`] and so on; the body holds the rest,
+    /// and is never read to rank). `tags` is the tags as one text (any
+    /// separators will do). Each field is cut into words once, and ASCII
+    /// words are compared without lowercasing them first: a search scores
+    /// up to [`RANKED_MAX`] articles.
+    pub fn score(&self, title: &str, description: &str, tags: &str) -> u32 {
+        let found = |text: &str| -> u32 {
+            let mut mask = 0;
+            for (_, word) in words(text) {
+                if let Some(at) = self.position(word) {
+                    mask |= 1 << at;
                 }
+            }
+            mask
+        };
+        let (title, tags, description) = (found(title), found(tags), found(description));
+        (0..self.words.len())
+            .map(|at| match 1 << at {
+                bit if title & bit != 0 => IN_TITLE,
+                bit if tags & bit != 0 => IN_TAGS,
+                bit if description & bit != 0 => IN_DESCRIPTION,
+                _ => IN_BODY,
             })
             .sum()
     }
 
+    /// Which of this query's words `word` (as [`words`] cuts it) is.
+    fn position(&self, word: &str) -> Option<usize> {
+        if word.is_ascii() {
+            self.words.iter().position(|w| w.eq_ignore_ascii_case(word))
+        } else {
+            let word = word.to_lowercase();
+            self.words.iter().position(|w| *w == word)
+        }
+    }
+
     /// Whether `word` (as [`words`] cuts it) is one this query matches.
     fn matches(&self, word: &str) -> bool {
-        let word = word.to_lowercase();
-        self.words.contains(&word)
+        self.position(word).is_some()
     }
 
     /// `text` cut into runs, each marked with whether it is a matched
@@ -195,21 +217,20 @@ mod tests {
 
     #[test]
     fn matches_rank_by_where_their_words_are_then_newest_first() {
-        let hit = |id, title: &str, description: &str, tags: &[&str]| Hit {
+        let query = SearchQuery::parse("dragons").unwrap();
+        let hit = |id, title: &str, description: &str, tags: &str| Hit {
             id,
-            title: title.into(),
-            description: description.into(),
-            tags: tags.iter().map(|t| t.to_string()).collect(),
+            score: query.score(title, description, tags),
         };
         let mut hits = vec![
-            hit(1, "Old dragons", "", &[]),
-            hit(2, "Cooking", "", &[]),
-            hit(3, "Gardening", "About dragons", &[]),
-            hit(4, "Rust", "", &["dragons"]),
-            hit(5, "Newer DRAGONS tale", "", &[]),
-            hit(6, "Lunch", "", &[]),
+            hit(1, "Old dragons", "", "[]"),
+            hit(2, "Cooking", "", "[]"),
+            hit(3, "Gardening", "About dragons", "[]"),
+            hit(4, "Rust", "", "[\"dragons\"]"),
+            hit(5, "Newer DRAGONS tale", "", "[]"),
+            hit(6, "Lunch", "", "[]"),
         ];
-        SearchQuery::parse("dragons").unwrap().rank(&mut hits);
+        SearchQuery::rank(&mut hits);
         let order: Vec<i64> = hits.iter().map(|h| h.id).collect();
         assert_eq!(
             order,
@@ -217,12 +238,33 @@ mod tests {
             "title, tags, description, body; newest first"
         );
         // Two words: both in the title beats one in the title.
-        let mut hits = vec![
-            hit(1, "Dragon tale", "", &[]),
-            hit(2, "Dragon", "tale", &[]),
-        ];
-        SearchQuery::parse("dragon tale").unwrap().rank(&mut hits);
-        assert_eq!(hits[0].id, 1);
+        let two = SearchQuery::parse("dragon tale").unwrap();
+        assert!(two.score("Dragon tale", "", "") > two.score("Dragon", "tale", ""));
+        assert_eq!(two.score("Dragon tale", "", ""), 2 * IN_TITLE);
+        assert_eq!(two.score("x", "tale", "dragon"), IN_TAGS + IN_DESCRIPTION);
+    }
+
+    #[test]
+    fn words_are_cut_alike_in_ascii_and_beyond() {
+        let cut: Vec<&str> = words("Été—à Paris, naïve café! 日本語 x86-64 ²")
+            .map(|(_, w)| w)
+            .collect();
+        assert_eq!(
+            cut,
+            [
+                "Été",
+                "à",
+                "Paris",
+                "naïve",
+                "café",
+                "日本語",
+                "x86",
+                "64",
+                "²"
+            ]
+        );
+        let positions: Vec<usize> = words("ab cd").map(|(at, _)| at).collect();
+        assert_eq!(positions, [0, 3]);
     }
 
     #[test]

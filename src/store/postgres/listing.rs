@@ -109,19 +109,17 @@ pub(super) fn search(
     // a generic plan cannot tell them apart.
     let mut hits: Vec<Hit> = s
         .query_planned_for(
-            "SELECT id, title, description, tag_list FROM articles \
+            "SELECT id, title, description, array_to_string(tag_list, ' ') FROM articles \
              WHERE search @@ $1::text::tsquery ORDER BY id DESC LIMIT $2",
             &[&tsquery(query), &RANKED_MAX],
         )?
         .iter()
         .map(|row| Hit {
             id: row.get(0),
-            title: row.get(1),
-            description: row.get(2),
-            tags: row.get(3),
+            score: query.score(row.get(1), row.get(2), row.get(3)),
         })
         .collect();
-    query.rank(&mut hits);
+    SearchQuery::rank(&mut hits);
     let ids = page_ids(&hits, page);
     let columns = if viewer.is_some() {
         ARTICLE_LIST_COLUMNS

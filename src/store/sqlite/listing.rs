@@ -49,23 +49,17 @@ pub(super) fn search(
         .query_map(
             named_params! {":match": fts5_match(query), ":ranked": RANKED_MAX},
             |row| {
-                let tags: String = row.get(3)?;
+                // Borrowed: the short fields are scored, not kept. The tags
+                // are their JSON array, whose punctuation only separates.
+                let text = |at| row.get_ref(at).and_then(|v| Ok(v.as_str()?));
                 Ok(Hit {
                     id: row.get(0)?,
-                    title: row.get(1)?,
-                    description: row.get(2)?,
-                    tags: serde_json::from_str(&tags).map_err(|e| {
-                        rusqlite::Error::FromSqlConversionFailure(
-                            3,
-                            rusqlite::types::Type::Text,
-                            Box::new(e),
-                        )
-                    })?,
+                    score: query.score(text(1)?, text(2)?, text(3)?),
                 })
             },
         )?
         .collect::<Result<Vec<_>, _>>()?;
-    query.rank(&mut hits);
+    SearchQuery::rank(&mut hits);
     let ids = page_ids(&hits, page);
     Ok(ArticlePage {
         articles: by_ids(tx, viewer, &ids, ArticleColumns::List)?

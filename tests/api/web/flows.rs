@@ -525,7 +525,8 @@ async fn a_reader_searches_from_the_navigation_bar(app: TestApp) {
             b.find_all(".preview").await?.len() == 1,
             "the eleventh on page 2"
         );
-        b.fill("form.search-page input[name=q]", "gardening\n").await?;
+        b.fill("form.search-page input[name=q]", "gardening\n")
+            .await?;
         b.expect_text(".preview h2", "Gardening").await?;
         b.fill("form.search-page input[name=q]", "\"*\"\n").await?;
         b.expect_text(".error-messages", "at least one word")
