@@ -15,7 +15,8 @@
 #   0. GET URL/ -> 200, text/html, with a <link rel="stylesheet" href="...">;
 #      GET that stylesheet (an absolute path such as
 #      /conduit/assets/style-<hash>.css, on URL's scheme and host) -> 200,
-#      text/css
+#      text/css; GET URL/atom.xml -> 200, an Atom feed (a warning when it
+#      names itself by another origin: CONDUIT_PUBLIC_ORIGIN)
 #   1. POST API/users/login -> 200 with a token, as the smoke user; the first
 #      run in an environment registers it instead (POST API/users -> 201)
 #   2. POST API/articles   -> 201, an article with a slug (token from 1)
@@ -210,6 +211,16 @@ case $href in
     *) stylesheet=$app/$href ;;
 esac
 fetch 0-style.css "$stylesheet" 'text/css,*/*;q=0.1' text/css
+
+# The blog's Atom feed, whose links are absolute: built from
+# CONDUIT_PUBLIC_ORIGIN, which should be this address's origin.
+fetch 0-feed.xml "$app/atom.xml" 'application/atom+xml' application/atom+xml
+require "$out/0-feed.xml" '<feed xmlns="http://www.w3.org/2005/Atom"' "atom.xml: not an Atom feed"
+feed_self=$(sed -n 's|.*<link rel="self" type="application/atom+xml" href="\([^"]*\)".*|\1|p' "$out/0-feed.xml" | head -n 1)
+case $feed_self in
+    "$app/atom.xml") ;;
+    *) say "  warning: the feed calls itself $feed_self, not $app/atom.xml: is CONDUIT_PUBLIC_ORIGIN this address's origin?" ;;
+esac
 
 # 1. Sign in as the smoke user; register it on the first run.
 signed_in=

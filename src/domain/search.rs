@@ -21,7 +21,7 @@ pub const QUERY_MAX: usize = 256;
 pub const WORDS_MAX: usize = 16;
 /// A search ranks the newest this many matching articles, and counts up to
 /// this many: its cost stays flat however many articles match.
-pub const RANKED_MAX: i64 = 1000;
+pub const RANKED_MAX: i64 = 100;
 
 /// What a matched word is worth, by where it is: the title above the tags,
 /// the description, and the body (which holds every word the others do

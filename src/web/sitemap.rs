@@ -24,12 +24,20 @@ pub const BLOCK: i64 = 5000;
 
 const XML: &str = "application/xml; charset=utf-8";
 
-/// Crawlers may read pages and feeds; forms, the signed-in pages and the
-/// API are not for them.
+/// Crawlers may read pages and feeds; forms, the signed-in pages, search
+/// results (endless, and each a copy of other pages) and the API are not
+/// for them.
 async fn robots(call: Call) -> Reply {
     let site = &call.ctx.site;
     let mut text = String::from("User-agent: *\n");
-    for path in ["/api/", "/editor", "/settings", "/login", "/register"] {
+    for path in [
+        "/api/",
+        "/search",
+        "/editor",
+        "/settings",
+        "/login",
+        "/register",
+    ] {
         let _ = writeln!(text, "Disallow: {}{path}", site.base_path);
     }
     let _ = writeln!(text, "\nSitemap: {}", site.absolute("/sitemap.xml"));

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use postgres::error::SqlState;
 use postgres::types::ToSql;
-use postgres::{Client, GenericClient, Row, Statement};
+use postgres::{Client, GenericClient, Row, Statement, Transaction};
 use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 
@@ -355,6 +355,27 @@ impl From<postgres::Error> for StoreError {
     }
 }
 
+impl Session<'_, Client> {
+    /// Runs `f` in a read-only transaction whose statements are planned for
+    /// their parameters at each run (`plan_cache_mode`, set for this
+    /// transaction only): for statements whose best plan depends on the
+    /// values, which the generic plans every other statement uses cannot
+    /// see. Their reads also share one snapshot.
+    fn planned_for_values<T>(
+        &mut self,
+        f: impl FnOnce(&mut Session<'_, Transaction<'_>>) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let mut tx = self.client.build_transaction().read_only(true).start()?;
+        tx.batch_execute("SET LOCAL plan_cache_mode = force_custom_plan")?;
+        let value = f(&mut Session {
+            client: &mut tx,
+            statements: self.statements,
+        })?;
+        tx.commit()?;
+        Ok(value)
+    }
+}
+
 /// A client (or transaction) plus its connection's statement cache.
 struct Session<'a, C: GenericClient> {
     client: &'a mut C,
@@ -375,14 +396,6 @@ impl<C: GenericClient> Session<'_, C> {
         let _span = spans::statement("postgresql", sql).entered();
         let statement = self.statement(sql)?;
         Ok(self.client.query(&statement, params)?)
-    }
-
-    /// Like [`Self::query`], but prepared (and so planned) for these
-    /// parameters each time instead of cached: for a statement whose best
-    /// plan depends on its values.
-    fn query_planned_for(&mut self, sql: &str, params: &[Param<'_>]) -> StoreResult<Vec<Row>> {
-        let _span = spans::statement("postgresql", sql).entered();
-        Ok(self.client.query(sql, params)?)
     }
 
     /// Exactly one row, from a query that always returns one.

@@ -528,6 +528,36 @@ async fn a_reader_searches_from_the_navigation_bar(app: TestApp) {
         b.fill("form.search-page input[name=q]", "gardening\n")
             .await?;
         b.expect_text(".preview h2", "Gardening").await?;
+        // The result leads to the article, whose head carries its card,
+        // its canonical link and its author's feed.
+        b.click(".preview a.preview-link").await?;
+        b.expect_text(".banner h1", "Gardening").await?;
+        let canonical = b.find("link[rel=canonical]").await?.attr("href").await?;
+        // Absolute, from the configured origin (here the default: the
+        // listen address, not the test's own port).
+        ensure!(
+            canonical
+                .as_deref()
+                .is_some_and(|url| url.starts_with("http://127.0.0.1:")
+                    && url.ends_with("/article/gardening")),
+            "canonical: {canonical:?}"
+        );
+        let card = b
+            .find("meta[property='og:title']")
+            .await?
+            .attr("content")
+            .await?;
+        ensure!(card.as_deref() == Some("Gardening"), "og:title: {card:?}");
+        let feed = b
+            .find("link[rel=alternate][type='application/atom+xml']")
+            .await?
+            .attr("href")
+            .await?;
+        ensure!(
+            feed.as_deref() == Some("/profile/writer/atom.xml"),
+            "feed: {feed:?}"
+        );
+        b.goto("/search").await?;
         b.fill("form.search-page input[name=q]", "\"*\"\n").await?;
         b.expect_text(".error-messages", "at least one word")
             .await?;
