@@ -83,6 +83,13 @@ impl App {
             Some(_) => Limits::shared(&config.limits, &db, secret.as_bytes()),
             None => Limits::in_memory(&config.limits),
         };
+        if config.public_origin.is_none() && !config.listen.ip().is_loopback() {
+            tracing::warn!(
+                origin = %crate::http::site::origin(None, config.listen),
+                "public_origin is not set: feeds, the sitemap and canonical links name this \
+                 server by its listen address; set CONDUIT_PUBLIC_ORIGIN to the address readers use"
+            );
+        }
         Ok(App {
             ctx: Ctx {
                 db,

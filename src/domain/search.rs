@@ -3,7 +3,8 @@
 //!
 //! A query is never handed to a database's own query syntax: it is cut into
 //! words here, by the same rule both backends index text by (a word is a
-//! run of letters and digits, compared in lower case), and each backend
+//! run of letters and decimal digits, Unicode's `L*` and `Nd`, compared in
+//! lower case), and each backend
 //! builds its query from these words alone. Operators, quotes and
 //! punctuation in a query are therefore plain separators.
 //!
@@ -12,6 +13,8 @@
 //! they can return the newest: a search's cost would grow with the blog.
 
 use std::cmp::Reverse;
+
+use unicode_properties::{GeneralCategory, GeneralCategoryGroup, UnicodeGeneralCategory};
 
 use super::article::Page;
 
@@ -74,15 +77,18 @@ pub fn words(text: &str) -> impl Iterator<Item = (usize, &str)> {
     })
 }
 
-/// Whether the character at byte `at` is a letter or digit, and its
-/// length; `None` at the end. ASCII is decided byte by byte.
+/// Whether the character at byte `at` is a letter or a decimal digit (the
+/// Unicode categories `L*` and `Nd`, as both backends' indexes cut words),
+/// and its length; `None` at the end. ASCII is decided byte by byte.
 fn class_at(text: &str, at: usize) -> Option<(bool, usize)> {
     let byte = *text.as_bytes().get(at)?;
     if byte.is_ascii() {
         return Some((byte.is_ascii_alphanumeric(), 1));
     }
     let c = text.get(at..)?.chars().next()?;
-    Some((c.is_alphanumeric(), c.len_utf8()))
+    let word = c.general_category_group() == GeneralCategoryGroup::Letter
+        || c.general_category() == GeneralCategory::DecimalNumber;
+    Some((word, c.len_utf8()))
 }
 
 impl SearchQuery {
@@ -246,9 +252,11 @@ mod tests {
 
     #[test]
     fn words_are_cut_alike_in_ascii_and_beyond() {
-        let cut: Vec<&str> = words("Été—à Paris, naïve café! 日本語 x86-64 ²")
+        let cut: Vec<&str> = words("Été—à Paris, naïve café! 日本語 x86-64 x² Ⅲ ٣")
             .map(|(_, w)| w)
             .collect();
+        // Other numbers (², Ⅲ) separate, like punctuation; Arabic-Indic
+        // digits are decimal digits.
         assert_eq!(
             cut,
             [
@@ -260,9 +268,13 @@ mod tests {
                 "日本語",
                 "x86",
                 "64",
-                "²"
+                "x",
+                "٣"
             ]
         );
+        // A vowel sign (a mark) separates too, as in both indexes.
+        let marked: Vec<&str> = words("हैलो").map(|(_, w)| w).collect();
+        assert_eq!(marked, ["ह", "ल"]);
         let positions: Vec<usize> = words("ab cd").map(|(at, _)| at).collect();
         assert_eq!(positions, [0, 3]);
     }

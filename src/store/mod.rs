@@ -210,12 +210,14 @@ pub trait Store: Send + Sync {
     /// The newest `limit` articles of a list (by tag, by author, or all;
     /// `favorited` is ignored), whole, for feeds. An unknown author has none.
     fn latest_articles(&self, filter: &ArticleFilter, limit: i64) -> StoreResult<Vec<FeedEntry>>;
-    /// The highest article id and the highest user id (0 when none), which
-    /// bound the sitemap's pages.
-    fn newest_ids(&self) -> StoreResult<(i64, i64)>;
+    /// The blocks of `block` ids (id / block) that hold at least one
+    /// article, and those that hold at least one user, ascending: the
+    /// sitemap's pages. One index lookup per block, not per row.
+    fn sitemap_blocks(&self, block: i64) -> StoreResult<(Vec<i64>, Vec<i64>)>;
     /// Slugs and update times of the articles whose ids are in `ids`.
     fn sitemap_articles(&self, ids: Range<i64>) -> StoreResult<Vec<SitemapEntry>>;
-    /// Usernames and update times of the users whose ids are in `ids`.
+    /// Usernames of the users whose ids are in `ids` (no update time: an
+    /// account's changes, such as its email, are not for the public).
     fn sitemap_profiles(&self, ids: Range<i64>) -> StoreResult<Vec<SitemapEntry>>;
     /// Idempotent.
     fn favorite(&self, user: UserId, slug: &str) -> StoreResult<ArticleView>;
@@ -253,6 +255,20 @@ pub trait Store: Send + Sync {
     fn written_position(&self) -> StoreResult<Option<WalPosition>> {
         Ok(None)
     }
+}
+
+/// The blocks of `block` ids of `table` that hold a row, ascending, found
+/// by a walk that jumps from block to block through the primary key (the
+/// same SQL on both backends; `block` is the parameter's SQL).
+pub(crate) fn blocks_sql(table: &str, block: &str) -> String {
+    format!(
+        "WITH RECURSIVE blocks (n) AS (\
+         SELECT (SELECT min(id) FROM {table}) / {block} \
+         UNION ALL \
+         SELECT (SELECT min(id) FROM {table} WHERE id >= (n + 1) * {block}) / {block} \
+         FROM blocks WHERE n IS NOT NULL) \
+         SELECT n FROM blocks WHERE n IS NOT NULL"
+    )
 }
 
 /// A snapshot of a connection pool.

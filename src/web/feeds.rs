@@ -8,7 +8,7 @@
 //! never from the request's `Host`. Readers poll: each feed carries an
 //! `ETag` and a `Last-Modified`, and a poll that finds nothing new is a 304.
 
-use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::fmt::Write as _;
 
 use super::markdown::to_safe_html;
@@ -30,18 +30,23 @@ pub const ENTRIES: i64 = 20;
 
 const CONTENT_TYPE: &str = "application/atom+xml; charset=utf-8";
 
+/// What a path segment must escape (RFC 3986 leaves letters, digits and
+/// `-._~` as they are), so a feed's own link is the one readers fetch.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// The feed's path below the base path, for a page's `<link rel="alternate">`.
 pub fn tag_path(tag: &str) -> String {
-    format!(
-        "/tag/{}/atom.xml",
-        utf8_percent_encode(tag, NON_ALPHANUMERIC)
-    )
+    format!("/tag/{}/atom.xml", utf8_percent_encode(tag, SEGMENT))
 }
 
 pub fn author_path(username: &str) -> String {
     format!(
         "/profile/{}/atom.xml",
-        utf8_percent_encode(username, NON_ALPHANUMERIC)
+        utf8_percent_encode(username, SEGMENT)
     )
 }
 
@@ -190,10 +195,13 @@ fn render(
     for FeedEntry { id, article } in entries {
         let _ = write!(
             xml,
-            "<entry>\n<id>tag:{authority},2026:article:{id}</id>\n<title>{title}</title>\n\
+            "<entry>\n<id>tag:{authority},2026:article:{id}:{created}</id>\n<title>{title}</title>\n\
              <link rel=\"alternate\" type=\"text/html\" href=\"{href}\"/>\n\
              <published>{published}</published>\n<updated>{updated}</updated>\n\
              <author><name>{name}</name><uri>{profile}</uri></author>\n",
+            // The id with the creation time: SQLite may give a deleted
+            // article's id to the next one, and an entry id is forever.
+            created = article.created_at.0,
             title = escape(&article.title),
             href = escape(&site.absolute(&format!("/article/{}", article.slug))),
             published = article.created_at.to_rfc3339(),

@@ -49,6 +49,8 @@ pub struct Frame {
     pub feeds: Vec<FeedLink>,
     /// The page's one absolute URL (`<link rel="canonical">`).
     pub canonical: Option<String>,
+    /// Search engines should not index it (search results).
+    pub noindex: bool,
     /// What a link to this page shows when pasted into a chat or a post
     /// (Open Graph and Twitter card tags).
     pub card: Option<Card>,
@@ -98,6 +100,7 @@ impl Frame {
             search: String::new(),
             feeds: Vec::new(),
             canonical: None,
+            noindex: false,
             card: None,
         };
         frame.nav = session.user.as_ref().map(|user| Nav {

@@ -808,39 +808,45 @@ fn latest_articles_are_whole_and_newest_first(store: &dyn Store) {
     assert!(store.latest_articles(&nobody, 20).unwrap().is_empty());
 }
 
-/// The sitemap's pages are ranges of ids; the newest ids bound them.
-fn sitemap_pages_are_id_ranges(store: &dyn Store) {
-    assert_eq!(store.newest_ids().unwrap(), (0, 0));
+/// The sitemap's pages are blocks of ids that hold rows, each read as a
+/// range of ids; profiles carry no update time.
+fn sitemap_pages_are_blocks_of_ids_that_hold_rows(store: &dyn Store) {
+    assert_eq!(store.sitemap_blocks(5000).unwrap(), (vec![], vec![]));
     let alice = user(store, "alice");
     let bob = user(store, "bob");
     let a1 = article(store, &alice, "A one", &[]);
     let b1 = article(store, &bob, "B one", &[]);
-    let (articles, users) = store.newest_ids().unwrap();
-    assert!(articles >= 2 && users >= 2, "{articles} {users}");
-    let keys = |entries: Vec<SitemapEntry>| -> Vec<String> {
-        entries
+    assert_eq!(store.sitemap_blocks(5000).unwrap(), (vec![0], vec![0]));
+    // Blocks of one id each: one per row, in order.
+    let (articles, users) = store.sitemap_blocks(1).unwrap();
+    assert_eq!(
+        (articles.len(), users.len()),
+        (2, 2),
+        "{articles:?} {users:?}"
+    );
+    assert!(articles[0] < articles[1]);
+    let last = articles[1];
+    let slugs_in = |ids| -> Vec<String> {
+        store
+            .sitemap_articles(ids)
+            .unwrap()
             .into_iter()
             .map(|e| {
-                assert!(e.updated_at.is_some());
+                assert!(e.updated_at.is_some(), "articles carry lastmod");
                 e.key
             })
             .collect()
     };
+    assert_eq!(slugs_in(0..last + 1), [a1.slug.clone(), b1.slug.clone()]);
+    assert_eq!(slugs_in(last..last + 1), [b1.slug.as_str()]);
+    assert!(slugs_in(last + 1..last + 100).is_empty());
+    let profiles = store.sitemap_profiles(0..users[1] + 1).unwrap();
     assert_eq!(
-        keys(store.sitemap_articles(0..articles + 1).unwrap()),
-        [a1.slug.clone(), b1.slug.clone()]
-    );
-    assert_eq!(
-        keys(store.sitemap_articles(articles..articles + 1).unwrap()),
-        [b1.slug.as_str()]
-    );
-    assert!(store
-        .sitemap_articles(articles + 1..articles + 100)
-        .unwrap()
-        .is_empty());
-    assert_eq!(
-        keys(store.sitemap_profiles(0..users + 1).unwrap()),
-        ["alice", "bob"]
+        profiles,
+        ["alice", "bob"].map(|key| SitemapEntry {
+            key: key.into(),
+            updated_at: None
+        })
     );
 }
 
@@ -879,5 +885,5 @@ store_tests!(
     deep_pages_are_the_same_rows_as_a_walk_from_the_start,
     search_ranks_and_counts_the_newest_matches_only,
     latest_articles_are_whole_and_newest_first,
-    sitemap_pages_are_id_ranges,
+    sitemap_pages_are_blocks_of_ids_that_hold_rows,
 );

@@ -5,6 +5,7 @@
 use postgres::{Client, Row};
 
 use std::ops::Range;
+use std::time::SystemTime;
 
 use super::articles::{
     article_from_row, ARTICLE_COLUMNS, ARTICLE_COLUMNS_WITH_BODY, ARTICLE_LIST_COLUMNS,
@@ -15,7 +16,7 @@ use crate::domain::article::{ArticleFilter, Page};
 use crate::domain::search::{page_ids, Hit, SearchQuery, RANKED_MAX};
 use crate::domain::views::{ArticlePage, FeedEntry, SitemapEntry};
 use crate::domain::UserId;
-use crate::store::{StoreError, StoreResult};
+use crate::store::{blocks_sql, StoreError, StoreResult};
 
 pub(super) fn list_articles(
     s: &mut Session<'_, Client>,
@@ -195,13 +196,17 @@ pub(super) fn latest(
         .collect())
 }
 
-pub(super) fn newest_ids(s: &mut Session<'_, Client>) -> StoreResult<(i64, i64)> {
-    let row = s.one(
-        "SELECT coalesce((SELECT max(id) FROM articles), 0)::bigint, \
-         coalesce((SELECT max(id) FROM users), 0)::bigint",
-        &[],
-    )?;
-    Ok((row.get(0), row.get(1)))
+pub(super) fn sitemap_blocks(
+    s: &mut Session<'_, Client>,
+    block: i64,
+) -> StoreResult<(Vec<i64>, Vec<i64>)> {
+    let mut blocks = |table: &str| -> StoreResult<Vec<i64>> {
+        Ok(s.query(&blocks_sql(table, "$1::bigint"), &[&block])?
+            .iter()
+            .map(|row| row.get(0))
+            .collect())
+    };
+    Ok((blocks("articles")?, blocks("users")?))
 }
 
 pub(super) fn sitemap_articles(
@@ -221,7 +226,7 @@ pub(super) fn sitemap_profiles(
 ) -> StoreResult<Vec<SitemapEntry>> {
     sitemap_rows(
         s,
-        "SELECT username, updated_at FROM users WHERE id >= $1 AND id < $2 ORDER BY id",
+        "SELECT username, NULL::timestamptz FROM users WHERE id >= $1 AND id < $2 ORDER BY id",
         ids,
     )
 }
@@ -235,7 +240,7 @@ fn sitemap_rows(
         .iter()
         .map(|row| SitemapEntry {
             key: row.get(0),
-            updated_at: Some(from_time(row.get(1))),
+            updated_at: row.get::<_, Option<SystemTime>>(1).map(from_time),
         })
         .collect())
 }

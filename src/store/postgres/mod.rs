@@ -548,8 +548,8 @@ impl Store for PgStore {
         self.read(|s| listing::latest(s, filter, limit))
     }
 
-    fn newest_ids(&self) -> StoreResult<(i64, i64)> {
-        self.read(listing::newest_ids)
+    fn sitemap_blocks(&self, block: i64) -> StoreResult<(Vec<i64>, Vec<i64>)> {
+        self.read(|s| listing::sitemap_blocks(s, block))
     }
 
     fn sitemap_articles(&self, ids: std::ops::Range<i64>) -> StoreResult<Vec<SitemapEntry>> {

@@ -14,7 +14,7 @@ use crate::domain::article::{ArticleFilter, Page};
 use crate::domain::search::{page_ids, Hit, SearchQuery, RANKED_MAX};
 use crate::domain::views::{ArticlePage, ArticleView, FeedEntry, SitemapEntry, Timestamp};
 use crate::domain::UserId;
-use crate::store::{StoreError, StoreResult};
+use crate::store::{blocks_sql, StoreError, StoreResult};
 
 pub(super) fn list_articles(
     tx: &Transaction<'_>,
@@ -50,11 +50,16 @@ pub(super) fn search(
             named_params! {":match": fts5_match(query), ":ranked": RANKED_MAX},
             |row| {
                 // Borrowed: the short fields are scored, not kept. The tags
-                // are their JSON array, whose punctuation only separates.
-                let text = |at| row.get_ref(at).and_then(|v| Ok(v.as_str()?));
+                // are their JSON text, whose quotes and commas only separate
+                // words (only a control character's escape would add one).
+                let text = |at| row.get_ref(at).and_then(|v| Ok(v.as_str_or_null()?));
                 Ok(Hit {
                     id: row.get(0)?,
-                    score: query.score(text(1)?, text(2)?, text(3)?),
+                    score: query.score(
+                        text(1)?.unwrap_or_default(),
+                        text(2)?.unwrap_or_default(),
+                        text(3)?.unwrap_or_default(),
+                    ),
                 })
             },
         )?
@@ -150,13 +155,15 @@ pub(super) fn latest(
         .collect())
 }
 
-pub(super) fn newest_ids(conn: &Connection) -> StoreResult<(i64, i64)> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT coalesce((SELECT max(id) FROM articles), 0), \
-             coalesce((SELECT max(id) FROM users), 0)",
-        )?
-        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?)
+pub(super) fn sitemap_blocks(conn: &Connection, block: i64) -> StoreResult<(Vec<i64>, Vec<i64>)> {
+    let blocks = |table: &str| -> StoreResult<Vec<i64>> {
+        let sql = blocks_sql(table, ":block");
+        Ok(conn
+            .prepare_cached(&sql)?
+            .query_map(named_params! {":block": block}, |row| row.get(0))?
+            .collect::<Result<Vec<_>, _>>()?)
+    };
+    Ok((blocks("articles")?, blocks("users")?))
 }
 
 pub(super) fn sitemap_articles(
@@ -176,7 +183,7 @@ pub(super) fn sitemap_profiles(
 ) -> StoreResult<Vec<SitemapEntry>> {
     sitemap_rows(
         conn,
-        "SELECT username, updated_at FROM users WHERE id >= ?1 AND id < ?2 ORDER BY id",
+        "SELECT username, NULL FROM users WHERE id >= ?1 AND id < ?2 ORDER BY id",
         ids,
     )
 }
@@ -187,7 +194,7 @@ fn sitemap_rows(conn: &Connection, sql: &str, ids: Range<i64>) -> StoreResult<Ve
         .query_map([ids.start, ids.end], |row| {
             Ok(SitemapEntry {
                 key: row.get(0)?,
-                updated_at: Some(Timestamp(row.get(1)?)),
+                updated_at: row.get::<_, Option<i64>>(1)?.map(Timestamp),
             })
         })?
         .collect::<Result<Vec<_>, _>>()?)

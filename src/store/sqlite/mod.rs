@@ -290,8 +290,8 @@ impl Store for SqliteStore {
         self.read(|tx| listing::latest(tx, filter, limit))
     }
 
-    fn newest_ids(&self) -> StoreResult<(i64, i64)> {
-        listing::newest_ids(&*self.conn()?)
+    fn sitemap_blocks(&self, block: i64) -> StoreResult<(Vec<i64>, Vec<i64>)> {
+        listing::sitemap_blocks(&*self.conn()?, block)
     }
 
     fn sitemap_articles(&self, ids: std::ops::Range<i64>) -> StoreResult<Vec<SitemapEntry>> {

@@ -69,13 +69,19 @@ async fn show_home(call: &mut Call, session: &Session) -> Result<Response, ApiEr
     if let Some(tag) = &tag {
         frame = frame.with_feed(format!("Articles tagged {tag}"), &feeds::tag_path(tag));
     }
-    frame.canonical = Some(match &tag {
-        Some(tag) => call.ctx.site.absolute(&format!(
-            "/?tag={}",
+    // What a guest sees here: the tag's list or the global one, this page.
+    let listed = match &tag {
+        Some(tag) => format!(
+            "tag={}",
             percent_encoding::utf8_percent_encode(tag, percent_encoding::NON_ALPHANUMERIC)
-        )),
-        None => call.ctx.site.absolute("/"),
-    });
+        ),
+        None => String::new(),
+    };
+    frame.canonical = Some(
+        call.ctx
+            .site
+            .absolute(&views::with_page("/", &listed, number)),
+    );
     let base_query = match (tab, &tag) {
         (Tab::Tag, Some(tag)) => format!(
             "tag={}",

@@ -83,18 +83,18 @@ async fn profile_page(
             bio => bio.to_owned(),
         },
         author: None,
-        url: url.clone(),
+        url,
         image: (profile.image.starts_with("https://") || profile.image.starts_with("http://"))
             .then(|| profile.image.clone()),
     });
-    // The favorites tab and later pages are views of the same profile.
-    frame.canonical = Some(url);
     let href = frame.link(&format!("/profile/{}", profile.username));
     let tab_path = if favorites {
         format!("/profile/{}/favorites", profile.username)
     } else {
         format!("/profile/{}", profile.username)
     };
+    // Each tab and page lists other articles: each is its own page.
+    frame.canonical = Some(site.absolute(&views::with_page(&tab_path, "", number)));
     let pager = views::pager(articles.articles_count, number, |n| {
         frame.link(&views::with_page(&tab_path, "", n))
     });

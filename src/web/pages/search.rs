@@ -59,6 +59,7 @@ async fn show_results(call: &mut Call, session: &Session) -> Result<Response, Ap
     };
     let mut frame = Frame::new(call, session, title, "search");
     frame.search = raw.clone();
+    frame.noindex = true;
     let (count, previews, pager) = match (&parsed, results) {
         (Ok(search), Some(results)) => {
             let base_query = format!("q={}", utf8_percent_encode(&raw, NON_ALPHANUMERIC));

@@ -109,11 +109,11 @@ async fn robots_and_the_sitemap_list_every_article_and_profile(backend: Backend)
     assert_eq!(
         pages,
         [
-            format!("{ORIGIN}/sitemap/articles/0.xml"),
-            format!("{ORIGIN}/sitemap/profiles/0.xml")
+            format!("{ORIGIN}/sitemap.xml?articles=0"),
+            format!("{ORIGIN}/sitemap.xml?profiles=0")
         ]
     );
-    let (_, headers, articles) = fetch(&app, "/sitemap/articles/0.xml", &[]).await;
+    let (_, headers, articles) = fetch(&app, "/sitemap.xml?articles=0", &[]).await;
     assert!(headers.contains_key("last-modified"));
     assert_eq!(
         locations(&articles, "urlset"),
@@ -133,7 +133,7 @@ async fn robots_and_the_sitemap_list_every_article_and_profile(backend: Backend)
         "<lastmod>{}</lastmod>",
         b["updatedAt"].as_str().unwrap_or_default()
     )));
-    let (_, _, profiles) = fetch(&app, "/sitemap/profiles/0.xml", &[]).await;
+    let (_, _, profiles) = fetch(&app, "/sitemap.xml?profiles=0", &[]).await;
     assert_eq!(
         locations(&profiles, "urlset"),
         [
@@ -141,14 +141,22 @@ async fn robots_and_the_sitemap_list_every_article_and_profile(backend: Backend)
             format!("{ORIGIN}/profile/bob")
         ]
     );
+    assert!(
+        !profiles.contains("<lastmod>"),
+        "an account's changes are not public"
+    );
     for missing in [
-        "/sitemap/articles/x.xml",
-        "/sitemap/articles/-1.xml",
-        "/sitemap/articles/99999999999999999999.xml",
+        "/sitemap.xml?articles=x",
+        "/sitemap.xml?articles=-1",
+        "/sitemap.xml?articles=99999999999999999999",
+        "/sitemap.xml?profiles=1",
+        "/sitemap.xml?articles=1&profiles=0",
     ] {
         let (status, _, _) = fetch(&app, missing, &[]).await;
         assert_eq!(status, 404, "{missing}");
     }
+    let (_, _, robots_again) = fetch(&app, "/robots.txt", &[]).await;
+    assert!(robots_again.contains("Disallow: /search"), "{robots_again}");
 }
 
 backend_tests!(
@@ -174,13 +182,13 @@ async fn a_large_sitemap_is_paged_by_blocks_of_ids() {
     assert_eq!(
         locations(&index, "sitemapindex"),
         [
-            format!("{ORIGIN}/sitemap/articles/0.xml"),
-            format!("{ORIGIN}/sitemap/articles/1.xml"),
-            format!("{ORIGIN}/sitemap/profiles/0.xml"),
+            format!("{ORIGIN}/sitemap.xml?articles=0"),
+            format!("{ORIGIN}/sitemap.xml?articles=1"),
+            format!("{ORIGIN}/sitemap.xml?profiles=0"),
         ]
     );
-    let (_, _, first) = fetch(&app, "/sitemap/articles/0.xml", &[]).await;
-    let (_, _, second) = fetch(&app, "/sitemap/articles/1.xml", &[]).await;
+    let (_, _, first) = fetch(&app, "/sitemap.xml?articles=0", &[]).await;
+    let (_, _, second) = fetch(&app, "/sitemap.xml?articles=1", &[]).await;
     let slug = |a: &serde_json::Value| a["slug"].as_str().unwrap_or_default().to_owned();
     assert_eq!(
         locations(&first, "urlset"),

@@ -297,6 +297,10 @@ const VOCABULARY: &[&str] = &[
     "a.b.c",
     "well-known",
     "O'Brien",
+    "x²",
+    "Ⅲ",
+    "हैलो",
+    "٣٤",
 ];
 
 /// The same articles, written to a server on each backend, give the same
@@ -354,6 +358,10 @@ async fn both_backends_find_the_same_articles() {
         "dra",
         "gar",
         "zzz",
+        "x",
+        "x²",
+        "हैलो",
+        "٣٤",
     ];
     for query in queries {
         let on_sqlite = sqlite
