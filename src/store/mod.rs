@@ -207,8 +207,9 @@ pub trait Store: Send + Sync {
         query: &SearchQuery,
         page: Page,
     ) -> StoreResult<ArticlePage>;
-    /// The newest `limit` articles of a list (by tag, by author, or all;
-    /// `favorited` is ignored), whole, for feeds. An unknown author has none.
+    /// The newest `limit` articles of a list (its filters as in
+    /// [`Store::list_articles`]), whole, for feeds. An unknown author has
+    /// none.
     fn latest_articles(&self, filter: &ArticleFilter, limit: i64) -> StoreResult<Vec<FeedEntry>>;
     /// The blocks of `block` ids (id / block) that hold at least one
     /// article, and those that hold at least one user, ascending: the

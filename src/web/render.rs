@@ -113,11 +113,7 @@ impl Frame {
     /// An image URL fit for `<img src>`: the user's own when it is a web
     /// address, else the default avatar.
     pub fn avatar(&self, image: &str) -> String {
-        if image.starts_with("https://") || image.starts_with("http://") {
-            image.to_owned()
-        } else {
-            self.default_avatar.clone()
-        }
+        web_image(image).unwrap_or(&self.default_avatar).to_owned()
     }
 
     /// A link to a path of this site.
@@ -133,6 +129,12 @@ impl Frame {
         });
         self
     }
+}
+
+/// A user's image when it is a web address (what `<img src>` and link
+/// previews may show), else nothing.
+pub fn web_image(image: &str) -> Option<&str> {
+    (image.starts_with("https://") || image.starts_with("http://")).then_some(image)
 }
 
 /// What a page function returns: the page, or the error whose page to show.

@@ -167,13 +167,9 @@ pub(super) fn latest(
     filter: &ArticleFilter,
     limit: i64,
 ) -> StoreResult<Vec<FeedEntry>> {
-    let filter = ArticleFilter {
-        favorited: None,
-        ..filter.clone()
-    };
-    let (where_sql, filter_params) = filter_sql(&filter, 3);
-    let ids = match (&filter.tag, &filter.author) {
-        (Some(_), None) => "SELECT article_id AS id FROM article_tags WHERE tag = $3 \
+    let (where_sql, filter_params) = filter_sql(filter, 3);
+    let ids = match (&filter.tag, &filter.author, &filter.favorited) {
+        (Some(_), None, None) => "SELECT article_id AS id FROM article_tags WHERE tag = $3 \
              ORDER BY article_id DESC LIMIT $2"
             .to_owned(),
         _ => format!("SELECT a.id FROM articles a{where_sql} ORDER BY a.id DESC LIMIT $2"),

@@ -130,11 +130,7 @@ pub(super) fn latest(
     filter: &ArticleFilter,
     limit: i64,
 ) -> StoreResult<Vec<FeedEntry>> {
-    let filter = ArticleFilter {
-        favorited: None,
-        ..filter.clone()
-    };
-    let query = list_query(&filter);
+    let query = list_query(filter);
     let sql = query.ids_sql(false);
     let zero = 0_i64;
     let ids = tx

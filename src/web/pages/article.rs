@@ -12,7 +12,7 @@ use crate::http::ApiError;
 use crate::web::feeds;
 use crate::web::form;
 use crate::web::markdown::to_safe_html;
-use crate::web::render::{html, page, redirect, Card, Frame};
+use crate::web::render::{html, page, redirect, web_image, Card, Frame};
 use crate::web::session::Session;
 use crate::web::views::{self, AuthorVm, PreviewVm};
 
@@ -83,7 +83,6 @@ async fn article_page(
         .await?;
     let site = &call.ctx.site;
     let url = site.absolute(&format!("/article/{}", article.slug));
-    let image = &article.author.image;
     let mut frame = Frame::new(call, session, article.title.clone(), "").with_feed(
         format!("Articles by {}", article.author.username),
         &feeds::author_path(&article.author.username),
@@ -94,8 +93,7 @@ async fn article_page(
         description: article.description.clone(),
         author: Some(article.author.username.clone()),
         url: url.clone(),
-        image: (image.starts_with("https://") || image.starts_with("http://"))
-            .then(|| image.clone()),
+        image: web_image(&article.author.image).map(str::to_owned),
     });
     frame.canonical = Some(url);
     let me = frame.nav.as_ref().map(|nav| nav.username.as_str());

@@ -82,13 +82,10 @@ async fn show_home(call: &mut Call, session: &Session) -> Result<Response, ApiEr
             .site
             .absolute(&views::with_page("/", &listed, number)),
     );
-    let base_query = match (tab, &tag) {
-        (Tab::Tag, Some(tag)) => format!(
-            "tag={}",
-            percent_encoding::utf8_percent_encode(tag, percent_encoding::NON_ALPHANUMERIC)
-        ),
-        (Tab::Following, _) => "feed=following".to_owned(),
-        _ => "feed=global".to_owned(),
+    let base_query = match tab {
+        Tab::Tag => listed.clone(),
+        Tab::Following => "feed=following".to_owned(),
+        Tab::Global => "feed=global".to_owned(),
     };
     let pager = views::pager(articles.articles_count, number, |n| {
         frame.link(&views::with_page("/", &base_query, n))

@@ -9,7 +9,7 @@ use crate::http::route::{Call, Route};
 use crate::http::ApiError;
 use crate::web::feeds;
 use crate::web::form;
-use crate::web::render::{html, page, redirect, Card, Frame};
+use crate::web::render::{html, page, redirect, web_image, Card, Frame};
 use crate::web::session::Session;
 use crate::web::views::{self, PageLink, PreviewVm};
 
@@ -84,8 +84,7 @@ async fn profile_page(
         },
         author: None,
         url,
-        image: (profile.image.starts_with("https://") || profile.image.starts_with("http://"))
-            .then(|| profile.image.clone()),
+        image: web_image(&profile.image).map(str::to_owned),
     });
     let href = frame.link(&format!("/profile/{}", profile.username));
     let tab_path = if favorites {
